@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - definitions shared by the core's files.
+ *
+ * Lock order (the only place it is written down):
+ *
+ *     uhmm__registry.lock          (list of live mm handles; fork prepare)
+ *       -> mm->subs_lock           (whole-space subscription list writers)
+ *         -> mm->itree_lock        (interval tree, sequence, deferred list)
+ *
+ * No uhmm lock is ever held while a user callback runs.  Callbacks run inside
+ * a read-side RCU section (whole-space ops) or inside an "active invalidation"
+ * (interval ops), both of which other threads wait for without holding a lock
+ * a callback could need.
+ */
+#ifndef UHMM_INTERNAL_H
+#define UHMM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uhmm/uhmm.h>
+#include "os/os.h"
+#include "rcu.h"
+
+#define UHMM__STR2(x) #x
+#define UHMM__STR(x) UHMM__STR2(x)
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------ */
+/* Dying and debug checks (src/debug.c)                                 */
+
+/* Print "uhmm: file:line: msg" to stderr with write(2) and abort(). */
+__attribute__((noreturn, cold)) void uhmm__die(const char *where, const char *msg);
+#define UHMM_DIE(msg) uhmm__die(__FILE__ ":" UHMM__STR(__LINE__), msg)
+
+/* A pthread call that cannot fail failed: die. */
+#define UHMM_CHECK(call)                                                   \
+	do {                                                               \
+		if (unlikely((call) != 0))                                 \
+			UHMM_DIE(#call " failed");                         \
+	} while (0)
+
+#ifdef UHMM_DEBUG
+#define UHMM_BUG_ON(cond)                                                  \
+	do {                                                               \
+		if (unlikely(cond))                                        \
+			UHMM_DIE("BUG_ON(" #cond ")");                     \
+	} while (0)
+#else
+#define UHMM_BUG_ON(cond) ((void)0)
+#endif
+
+/* Mutex that, in debug builds, records its owner. */
+struct uhmm__mutex {
+	pthread_mutex_t m;
+#ifdef UHMM_DEBUG
+	int owner;			/* atomic: tid of holder, 0 if free */
+#endif
+};
+
+void uhmm__mutex_init(struct uhmm__mutex *m);
+void uhmm__mutex_destroy(struct uhmm__mutex *m);
+void uhmm__mutex_lock(struct uhmm__mutex *m);
+void uhmm__mutex_unlock(struct uhmm__mutex *m);
+
+#ifdef UHMM_DEBUG
+void uhmm__lock_assert_held_at(struct uhmm__mutex *m, const char *where);
+#define uhmm__lock_assert_held(m) \
+	uhmm__lock_assert_held_at(m, __FILE__ ":" UHMM__STR(__LINE__))
+#else
+#define uhmm__lock_assert_held(m) ((void)(m))
+#endif
+
+/*
+ * Callback context.  Every user callback runs between cb_enter and cb_exit;
+ * functions that must not run from a callback check uhmm__in_callback().
+ */
+extern __thread unsigned int uhmm__cb_depth;
+
+static inline void uhmm__cb_enter(void) { uhmm__cb_depth++; }
+static inline void uhmm__cb_exit(void) { uhmm__cb_depth--; }
+static inline bool uhmm__in_callback(void) { return uhmm__cb_depth != 0; }
+
+/* ------------------------------------------------------------------ */
+/* Interval tree (src/itree.c): augmented AVL over [it_start, it_last]. */
+
+struct uhmm__itree {
+	struct uhmm_interval_sub *root;
+	unsigned long count;
+};
+
+void uhmm__itree_insert(struct uhmm__itree *t, struct uhmm_interval_sub *n);
+void uhmm__itree_remove(struct uhmm__itree *t, struct uhmm_interval_sub *n);
+/*
+ * Call fn(node, arg) for every node overlapping [start, last] in address
+ * order, until fn returns non-zero (which is then returned).  O(log n + k).
+ * Recursion depth is bounded by the AVL height (< 1.45 log2 n).
+ */
+int uhmm__itree_for_each(struct uhmm__itree *t, unsigned long start,
+			 unsigned long last,
+			 int (*fn)(struct uhmm_interval_sub *, void *), void *arg);
+/* Whether any node overlaps [start, last].  O(log n). */
+bool uhmm__itree_any(const struct uhmm__itree *t, unsigned long start,
+		     unsigned long last);
+
+/* ------------------------------------------------------------------ */
+/* Address space                                                        */
+
+enum uhmm__notifier_state {
+	UHMM__NS_IDLE = 0,	/* not registered */
+	UHMM__NS_LIVE,		/* registered, release not called */
+	UHMM__NS_RELEASING,	/* release is being called (by teardown or unregister) */
+	UHMM__NS_RELEASED,	/* release has been called */
+};
+
+enum uhmm__interval_state {
+	UHMM__IS_NONE = 0,	/* not inserted */
+	UHMM__IS_TREE,		/* in the tree */
+	UHMM__IS_PENDING_INSERT,/* on the deferred list, to be inserted */
+	UHMM__IS_PENDING_REMOVE,/* in the tree and on the deferred list, to be removed */
+};
+
+struct uhmm_mm {
+	int users;			/* atomic */
+	int count;			/* atomic */
+	bool is_process;		/* immutable: the process's own handle */
+	unsigned long fork_gen;		/* immutable: uhmm__fork_gen at creation */
+
+	/* Whole-space subscriptions. */
+	struct uhmm__mutex subs_lock;
+	struct uhmm_notifier *subs;	/* RCU list; written under subs_lock */
+	bool dead;			/* under subs_lock: teardown has begun */
+
+	/* Interval subscriptions (the kernel's mmu_notifier_subscriptions). */
+	struct uhmm__mutex itree_lock;
+	pthread_cond_t itree_wq;	/* with itree_lock: sequence moved */
+	unsigned long invalidate_seq;	/* written under itree_lock, read atomically */
+	unsigned long active_invalidate_ranges;	/* under itree_lock */
+	struct uhmm__itree itree;	/* under itree_lock; stable while seq is odd */
+	struct uhmm_interval_sub *deferred;	/* under itree_lock */
+
+	/* Registry of live handles (for fork and capture). */
+	struct uhmm_mm *reg_next;	/* under uhmm__registry.lock */
+	struct uhmm_mm *reg_prev;	/* under uhmm__registry.lock */
+};
+
+/* Incremented in the child after every fork(); handles made under an older
+ * value are inert.  Read atomically. */
+extern unsigned long uhmm__fork_gen;
+
+static inline bool uhmm__mm_inert(const struct uhmm_mm *mm)
+{
+	return mm->fork_gen != __atomic_load_n(&uhmm__fork_gen, __ATOMIC_RELAXED);
+}
+
+/* Teardown's interval part (src/interval.c): RELEASE over everything. */
+void uhmm__interval_release(struct uhmm_mm *mm);
+/* Teardown's whole-space part (src/notifier.c). */
+void uhmm__notifier_release(struct uhmm_mm *mm);
+/* Dispatch (src/notifier.c / src/interval.c). */
+int uhmm__notifier_invalidate_start(const struct uhmm_notifier_range *r);
+void uhmm__notifier_invalidate_end(const struct uhmm_notifier_range *r);
+int uhmm__interval_invalidate_start(const struct uhmm_notifier_range *r,
+				    bool *hit);
+void uhmm__interval_invalidate_end(struct uhmm_mm *mm);
+/* Per-mm init/destroy of the parts. */
+void uhmm__interval_mm_init(struct uhmm_mm *mm);
+void uhmm__interval_mm_destroy(struct uhmm_mm *mm);
+
+/* Fork handling (src/mm.c). */
+void uhmm__fork_prepare(void);
+void uhmm__fork_parent(void);
+void uhmm__fork_child(void);
+
+#endif /* UHMM_INTERNAL_H */

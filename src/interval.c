@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * interval.c - interval subscriptions and the collision-retry protocol.
+ *
+ * State (all under mm->itree_lock, the sequence also read locklessly):
+ *
+ *   invalidate_seq            even: no invalidation that hit an interval is
+ *                             running; odd (S): at least one is.
+ *   active_invalidate_ranges  invalidations between start and end, whether
+ *                             or not they hit anything.
+ *   itree                     changed only while the sequence is even; while
+ *                             it is odd, walkers read it without the lock and
+ *                             inserts/removes queue on 'deferred' instead.
+ *
+ * Transitions:
+ *   start:  active++; if the range overlaps an interval, seq |= 1 (-> S) and
+ *           the walker calls ->invalidate(sub, range, S) for each overlap.
+ *   end:    active--; when it reaches 0 with seq odd: seq++ (-> even), apply
+ *           deferred inserts/removes, wake waiters.
+ *
+ * read_begin(sub) reads sub->invalidate_seq (acquire) then mm's sequence
+ * (acquire).  The callback's set_seq (release) comes after the start that
+ * made mm's sequence S, so a reader that sees sub->seq == S also sees mm's
+ * sequence >= S: equal means "this sub is being invalidated now" and the
+ * reader waits for the end; greater means that invalidation is over.  Pairs
+ * with uhmm_interval_set_seq() and with the seq stores below.
+ */
+#include <limits.h>
+
+#include "internal.h"
+
+static bool is_invalidating(struct uhmm_mm *mm)
+{
+	uhmm__lock_assert_held(&mm->itree_lock);
+	return mm->invalidate_seq & 1;
+}
+
+static void set_mm_seq(struct uhmm_mm *mm, unsigned long seq)
+{
+	__atomic_store_n(&mm->invalidate_seq, seq, __ATOMIC_RELEASE);
+}
+
+void uhmm__interval_mm_init(struct uhmm_mm *mm)
+{
+	uhmm__mutex_init(&mm->itree_lock);
+	UHMM_CHECK(pthread_cond_init(&mm->itree_wq, NULL));
+	mm->invalidate_seq = 2;
+	mm->active_invalidate_ranges = 0;
+	mm->itree.root = NULL;
+	mm->itree.count = 0;
+	mm->deferred = NULL;
+}
+
+void uhmm__interval_mm_destroy(struct uhmm_mm *mm)
+{
+	/*
+	 * An inherited handle in a fork child may carry a condition variable
+	 * with waiters from threads that do not exist here; destroying it
+	 * could wait for them forever.  Leave it.
+	 */
+	if (!uhmm__mm_inert(mm))
+		UHMM_CHECK(pthread_cond_destroy(&mm->itree_wq));
+	uhmm__mutex_destroy(&mm->itree_lock);
+}
+
+static void deferred_push(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
+{
+	sub->deferred_next = mm->deferred;
+	mm->deferred = sub;
+}
+
+static void deferred_unlink(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
+{
+	struct uhmm_interval_sub **pp;
+
+	for (pp = &mm->deferred; *pp; pp = &(*pp)->deferred_next) {
+		if (*pp == sub) {
+			*pp = sub->deferred_next;
+			return;
+		}
+	}
+	UHMM_DIE("interval subscription missing from the deferred list");
+}
+
+int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
+			     unsigned long start, unsigned long length,
+			     const struct uhmm_interval_sub_ops *ops)
+{
+	if (!sub || !mm || !ops || !ops->invalidate || length == 0 ||
+	    start > ULONG_MAX - (length - 1))
+		return -EINVAL;
+	if (uhmm__in_callback())
+		return -EDEADLK;
+	if (!uhmm_mm_get_not_zero(mm))
+		return -ESRCH;
+	sub->it_start = start;
+	sub->it_last = start + (length - 1);
+	sub->ops = ops;
+	sub->mm = mm;
+	uhmm_mm_grab(mm);	/* pairs with the drop in remove */
+
+	uhmm__mutex_lock(&mm->itree_lock);
+	if (is_invalidating(mm)) {
+		/* We cannot know whether the running invalidation covers us:
+		 * start out colliding, so read_begin waits for its end. */
+		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq,
+				 __ATOMIC_RELAXED);
+		sub->state = UHMM__IS_PENDING_INSERT;
+		deferred_push(mm, sub);
+	} else {
+		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq - 1,
+				 __ATOMIC_RELAXED);
+		sub->state = UHMM__IS_TREE;
+		uhmm__itree_insert(&mm->itree, sub);
+	}
+	uhmm__mutex_unlock(&mm->itree_lock);
+	uhmm_mm_put(mm);	/* pairs with get_not_zero above */
+	return 0;
+}
+
+static void wait_seq_moves(struct uhmm_mm *mm, unsigned long seq)
+{
+	uhmm__mutex_lock(&mm->itree_lock);
+	while (mm->invalidate_seq == seq) {
+#ifdef UHMM_DEBUG
+		mm->itree_lock.owner = 0;
+#endif
+		UHMM_CHECK(pthread_cond_wait(&mm->itree_wq, &mm->itree_lock.m));
+#ifdef UHMM_DEBUG
+		mm->itree_lock.owner = uhmm__os_gettid();
+#endif
+	}
+	uhmm__mutex_unlock(&mm->itree_lock);
+}
+
+int uhmm_interval_sub_remove(struct uhmm_interval_sub *sub)
+{
+	struct uhmm_mm *mm;
+	unsigned long seq = 0;
+	int ret = 0;
+
+	if (!sub || !sub->mm)
+		return -EINVAL;
+	if (uhmm__in_callback())
+		return -EDEADLK;
+	mm = sub->mm;
+	uhmm__mutex_lock(&mm->itree_lock);
+	switch (sub->state) {
+	case UHMM__IS_TREE:
+		if (is_invalidating(mm) && !uhmm__mm_inert(mm)) {
+			/* A walker may be at @sub: let the end remove it. */
+			sub->state = UHMM__IS_PENDING_REMOVE;
+			deferred_push(mm, sub);
+			seq = mm->invalidate_seq;
+		} else {
+			uhmm__itree_remove(&mm->itree, sub);
+			sub->state = UHMM__IS_NONE;
+		}
+		break;
+	case UHMM__IS_PENDING_INSERT:
+		/* Never in the tree: no callback can be running on it. */
+		deferred_unlink(mm, sub);
+		sub->state = UHMM__IS_NONE;
+		break;
+	default:
+		ret = -EINVAL;	/* not inserted, or a remove is under way */
+		break;
+	}
+	uhmm__mutex_unlock(&mm->itree_lock);
+	if (ret)
+		return ret;
+	if (seq)
+		wait_seq_moves(mm, seq);
+	sub->mm = NULL;
+	uhmm_mm_drop(mm);	/* pairs with the grab in insert */
+	return 0;
+}
+
+unsigned long uhmm_interval_read_begin(struct uhmm_interval_sub *sub)
+{
+	unsigned long seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
+	struct uhmm_mm *mm = sub->mm;
+
+	if (likely(seq != __atomic_load_n(&mm->invalidate_seq, __ATOMIC_ACQUIRE)))
+		return seq;
+	/* An invalidation of this very subscription is running. */
+	if (uhmm__mm_inert(mm))
+		return seq;	/* its invalidator does not exist in this child */
+	if (uhmm__in_callback())
+		UHMM_DIE("uhmm_interval_read_begin from inside an invalidation "
+			 "callback would wait for that callback's own end");
+	wait_seq_moves(mm, seq);
+	return seq;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+
+struct walk_ctx {
+	const struct uhmm_notifier_range *range;
+	unsigned long cur_seq;
+};
+
+static int invalidate_one(struct uhmm_interval_sub *sub, void *arg)
+{
+	struct walk_ctx *ctx = arg;
+	bool ok;
+
+	uhmm__cb_enter();
+	ok = sub->ops->invalidate(sub, ctx->range, ctx->cur_seq);
+	uhmm__cb_exit();
+	if (ok)
+		return 0;
+	if (uhmm_range_blockable(ctx->range))
+		UHMM_DIE("interval ->invalidate() returned false on a "
+			 "blockable range");
+	return -EAGAIN;
+}
+
+int uhmm__interval_invalidate_start(const struct uhmm_notifier_range *r,
+				    bool *hit)
+{
+	struct uhmm_mm *mm = r->mm;
+	struct walk_ctx ctx = { .range = r };
+	int ret;
+
+	uhmm__mutex_lock(&mm->itree_lock);
+	mm->active_invalidate_ranges++;
+	*hit = uhmm__itree_any(&mm->itree, r->start, r->end - 1);
+	if (*hit) {
+		if (!is_invalidating(mm))
+			set_mm_seq(mm, mm->invalidate_seq | 1);
+		ctx.cur_seq = mm->invalidate_seq;
+	}
+	uhmm__mutex_unlock(&mm->itree_lock);
+	if (!*hit)
+		return 0;
+	/* The tree is frozen while the sequence is odd: walk without the lock. */
+	ret = uhmm__itree_for_each(&mm->itree, r->start, r->end - 1,
+				   invalidate_one, &ctx);
+	if (ret) {
+		uhmm__interval_invalidate_end(mm);
+		return ret;
+	}
+	return 0;
+}
+
+static void apply_deferred_locked(struct uhmm_mm *mm)
+{
+	struct uhmm_interval_sub *sub, *next;
+
+	uhmm__lock_assert_held(&mm->itree_lock);
+	for (sub = mm->deferred; sub; sub = next) {
+		next = sub->deferred_next;
+		if (sub->state == UHMM__IS_PENDING_INSERT) {
+			uhmm__itree_insert(&mm->itree, sub);
+			sub->state = UHMM__IS_TREE;
+		} else {
+			uhmm__itree_remove(&mm->itree, sub);
+			sub->state = UHMM__IS_NONE;
+		}
+	}
+	mm->deferred = NULL;
+}
+
+void uhmm__interval_invalidate_end(struct uhmm_mm *mm)
+{
+	uhmm__mutex_lock(&mm->itree_lock);
+	if (mm->active_invalidate_ranges == 0)
+		UHMM_DIE("uhmm_invalidate_range_end without a start");
+	if (--mm->active_invalidate_ranges || !is_invalidating(mm)) {
+		uhmm__mutex_unlock(&mm->itree_lock);
+		return;
+	}
+	set_mm_seq(mm, mm->invalidate_seq + 1);
+	apply_deferred_locked(mm);
+	UHMM_CHECK(pthread_cond_broadcast(&mm->itree_wq));
+	uhmm__mutex_unlock(&mm->itree_lock);
+}
+
+/* Teardown's interval part: one RELEASE invalidation of everything. */
+void uhmm__interval_release(struct uhmm_mm *mm)
+{
+	struct uhmm_notifier_range r;
+	bool hit;
+
+	uhmm_notifier_range_init(&r, UHMM_EVENT_RELEASE, UHMM_RANGE_BLOCKABLE,
+				 mm, 0, -uhmm__os_page_size());
+	if (uhmm__interval_invalidate_start(&r, &hit) == 0)
+		uhmm__interval_invalidate_end(mm);
+}

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm.c - address space handles: the users/count references, teardown, the
+ * process handle, use/unuse for worker threads, and fork.
+ */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+unsigned long uhmm__fork_gen;
+
+/* Every handle that is not yet freed, for fork (locks) and capture. */
+static struct {
+	struct uhmm__mutex lock;
+	struct uhmm_mm *head;		/* under lock */
+	struct uhmm_mm *process;	/* atomic: the process handle, or NULL */
+} registry;
+
+/* The handle uhmm_mm_use() installed in this thread. */
+static __thread struct uhmm_mm *used_mm;
+static pthread_key_t use_key;
+
+static void registry_add(struct uhmm_mm *mm)
+{
+	uhmm__mutex_lock(&registry.lock);
+	mm->reg_prev = NULL;
+	mm->reg_next = registry.head;
+	if (registry.head)
+		registry.head->reg_prev = mm;
+	registry.head = mm;
+	uhmm__mutex_unlock(&registry.lock);
+}
+
+static void registry_del(struct uhmm_mm *mm)
+{
+	uhmm__mutex_lock(&registry.lock);
+	if (mm->reg_prev)
+		mm->reg_prev->reg_next = mm->reg_next;
+	else
+		registry.head = mm->reg_next;
+	if (mm->reg_next)
+		mm->reg_next->reg_prev = mm->reg_prev;
+	uhmm__mutex_unlock(&registry.lock);
+}
+
+static struct uhmm_mm *mm_alloc(bool is_process)
+{
+	struct uhmm_mm *mm = calloc(1, sizeof(*mm));
+
+	if (!mm)
+		return NULL;
+	mm->users = 1;
+	mm->count = 1;		/* held by the users, together */
+	mm->is_process = is_process;
+	mm->fork_gen = __atomic_load_n(&uhmm__fork_gen, __ATOMIC_RELAXED);
+	uhmm__mutex_init(&mm->subs_lock);
+	uhmm__interval_mm_init(mm);
+	registry_add(mm);
+	return mm;
+}
+
+static void mm_free(struct uhmm_mm *mm)
+{
+	registry_del(mm);
+	uhmm__interval_mm_destroy(mm);
+	uhmm__mutex_destroy(&mm->subs_lock);
+	free(mm);
+}
+
+int uhmm_mm_create(struct uhmm_mm **out)
+{
+	struct uhmm_mm *mm;
+
+	if (!out)
+		return -EINVAL;
+	if (uhmm__in_callback())
+		return -EDEADLK;
+	mm = mm_alloc(false);
+	if (!mm)
+		return -ENOMEM;
+	*out = mm;
+	return 0;
+}
+
+static struct uhmm_mm *process_mm_slow(void)
+{
+	struct uhmm_mm *mm;
+
+	uhmm__mutex_lock(&registry.lock);
+	mm = registry.process;
+	uhmm__mutex_unlock(&registry.lock);
+	if (mm)
+		return mm;
+	mm = mm_alloc(true);
+	if (!mm)
+		return NULL;
+	uhmm__mutex_lock(&registry.lock);
+	if (registry.process) {
+		/* Lost a race with another thread: use its handle. */
+		uhmm__mutex_unlock(&registry.lock);
+		mm_free(mm);
+		return __atomic_load_n(&registry.process, __ATOMIC_ACQUIRE);
+	}
+	__atomic_store_n(&registry.process, mm, __ATOMIC_RELEASE);
+	uhmm__mutex_unlock(&registry.lock);
+	return mm;
+}
+
+struct uhmm_mm *uhmm_mm_current(void)
+{
+	struct uhmm_mm *mm = used_mm;
+
+	if (mm)
+		return mm;
+	mm = __atomic_load_n(&registry.process, __ATOMIC_ACQUIRE);
+	if (likely(mm))
+		return mm;
+	return process_mm_slow();
+}
+
+/* ------------------------------------------------------------------ */
+/* References                                                          */
+
+void uhmm_mm_grab(struct uhmm_mm *mm)
+{
+	int old = __atomic_fetch_add(&mm->count, 1, __ATOMIC_RELAXED);
+
+	if (unlikely(old <= 0 || old == INT_MAX))
+		UHMM_DIE(old <= 0 ? "uhmm_mm_grab on a freed handle"
+				  : "uhmm_mm count overflow");
+}
+
+void uhmm_mm_drop(struct uhmm_mm *mm)
+{
+	int old = __atomic_fetch_sub(&mm->count, 1, __ATOMIC_ACQ_REL);
+
+	if (unlikely(old <= 0))
+		UHMM_DIE("uhmm_mm_drop underflow");
+	if (old == 1)
+		mm_free(mm);
+}
+
+void uhmm_mm_get(struct uhmm_mm *mm)
+{
+	int old = __atomic_fetch_add(&mm->users, 1, __ATOMIC_RELAXED);
+
+	if (unlikely(old == INT_MAX))
+		UHMM_DIE("uhmm_mm users overflow");
+#ifdef UHMM_DEBUG
+	if (unlikely(old <= 0))
+		UHMM_DIE("uhmm_mm_get without a users reference "
+			 "(use uhmm_mm_get_not_zero from a struct reference)");
+#endif
+}
+
+bool uhmm_mm_get_not_zero(struct uhmm_mm *mm)
+{
+	int old = __atomic_load_n(&mm->users, __ATOMIC_RELAXED);
+
+	if (uhmm__mm_inert(mm))
+		return false;
+	do {
+		if (old <= 0)
+			return false;
+		if (unlikely(old == INT_MAX))
+			UHMM_DIE("uhmm_mm users overflow");
+	} while (!__atomic_compare_exchange_n(&mm->users, &old, old + 1, true,
+					      __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+/*
+ * Teardown: runs once, in the thread that dropped the last users reference.
+ * Order as in the kernel's exit_mmap(): whole-space ->release() first (the
+ * owners switch their mirrors to fail), then the RELEASE invalidation of
+ * every interval.  An inert handle (inherited over fork) calls nothing: its
+ * subscriptions belong to the parent.
+ */
+static void mm_teardown(struct uhmm_mm *mm)
+{
+	if (!uhmm__mm_inert(mm)) {
+		uhmm__notifier_release(mm);
+		uhmm__interval_release(mm);
+	}
+	uhmm_mm_drop(mm);	/* pairs with the count all users hold */
+}
+
+void uhmm_mm_put(struct uhmm_mm *mm)
+{
+	int old = __atomic_fetch_sub(&mm->users, 1, __ATOMIC_ACQ_REL);
+
+	if (unlikely(old <= 0))
+		UHMM_DIE("uhmm_mm_put underflow");
+	if (old == 1)
+		mm_teardown(mm);
+}
+
+bool uhmm_mm_alive(const struct uhmm_mm *mm)
+{
+	return __atomic_load_n(&mm->users, __ATOMIC_RELAXED) > 0 &&
+	       !uhmm__mm_inert(mm);
+}
+
+int uhmm_mm_users(const struct uhmm_mm *mm)
+{
+	return __atomic_load_n(&mm->users, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------ */
+/* use / unuse                                                         */
+
+static void use_destructor(void *arg)
+{
+	struct uhmm_mm *mm = arg;
+
+	/* The thread exited while using mm: drop what uhmm_mm_use() pinned. */
+	if (mm && used_mm == mm) {
+		used_mm = NULL;
+		uhmm_mm_put(mm);
+	}
+}
+
+int uhmm_mm_use(struct uhmm_mm *mm)
+{
+	if (!mm)
+		return -EINVAL;
+	if (uhmm__in_callback())
+		return -EDEADLK;
+	if (used_mm)
+		return -EBUSY;
+	if (!uhmm_mm_get_not_zero(mm)) {
+#ifdef UHMM_DEBUG
+		if (!uhmm__mm_inert(mm))
+			UHMM_DIE("uhmm_mm_use without a users reference: a struct "
+				 "reference (grab) does not keep the address "
+				 "space alive; take uhmm_mm_get_not_zero first");
+#endif
+		return -ESRCH;
+	}
+	used_mm = mm;
+	UHMM_CHECK(pthread_setspecific(use_key, mm));
+	return 0;
+}
+
+int uhmm_mm_unuse(struct uhmm_mm *mm)
+{
+	if (!mm || used_mm != mm)
+		return -EINVAL;
+	used_mm = NULL;
+	UHMM_CHECK(pthread_setspecific(use_key, NULL));
+	uhmm_mm_put(mm);	/* pairs with get_not_zero in uhmm_mm_use() */
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fork and process lifetime                                           */
+
+/*
+ * Before fork every uhmm lock is taken so the child's copies are consistent
+ * (none is held across a callback, so this cannot wait on one).
+ */
+void uhmm__fork_prepare(void)
+{
+	struct uhmm_mm *mm;
+
+	uhmm__mutex_lock(&registry.lock);
+	for (mm = registry.head; mm; mm = mm->reg_next) {
+		uhmm__mutex_lock(&mm->subs_lock);
+		uhmm__mutex_lock(&mm->itree_lock);
+	}
+	uhmm__rcu_fork_prepare();
+}
+
+static void unlock_all(void)
+{
+	struct uhmm_mm *mm;
+
+	for (mm = registry.head; mm; mm = mm->reg_next) {
+		uhmm__mutex_unlock(&mm->itree_lock);
+		uhmm__mutex_unlock(&mm->subs_lock);
+	}
+	uhmm__mutex_unlock(&registry.lock);
+}
+
+void uhmm__fork_parent(void)
+{
+	uhmm__rcu_fork_parent();
+	unlock_all();
+}
+
+/*
+ * In the child every inherited handle becomes inert (its generation no
+ * longer matches) and the process handle is forgotten: the child's first
+ * uhmm_mm_current() makes a new one.  Inherited handles are not freed: the
+ * child may still hold pointers to them, and dropping them stays safe.
+ */
+void uhmm__fork_child(void)
+{
+	uhmm__os_fork_child();
+	uhmm__rcu_fork_child();
+	/* The forking thread's tid changed: the debug owners must follow. */
+	{
+		struct uhmm_mm *mm;
+		int tid = uhmm__os_gettid();
+
+		(void)tid;
+#ifdef UHMM_DEBUG
+		registry.lock.owner = tid;
+		for (mm = registry.head; mm; mm = mm->reg_next) {
+			mm->subs_lock.owner = tid;
+			mm->itree_lock.owner = tid;
+		}
+#else
+		(void)mm;
+#endif
+	}
+	unlock_all();
+	__atomic_add_fetch(&uhmm__fork_gen, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&registry.process, NULL, __ATOMIC_RELEASE);
+	used_mm = NULL;
+}
+
+/*
+ * Process exit: the implicit users reference of the process handle is
+ * dropped once, so teardown runs exactly once.  A destructor rather than
+ * atexit(): it also runs when the library is unloaded.
+ */
+__attribute__((destructor)) static void process_exit(void)
+{
+	struct uhmm_mm *mm = __atomic_exchange_n(&registry.process, NULL,
+						 __ATOMIC_ACQ_REL);
+
+	if (mm && !uhmm__mm_inert(mm))
+		uhmm_mm_put(mm);	/* pairs with users = 1 in mm_alloc() */
+}
+
+__attribute__((constructor)) static void uhmm_init(void)
+{
+	uhmm__mutex_init(&registry.lock);
+	UHMM_CHECK(pthread_key_create(&use_key, use_destructor));
+	UHMM_CHECK(pthread_atfork(uhmm__fork_prepare, uhmm__fork_parent,
+				  uhmm__fork_child));
+}
+
+const char *uhmm_version(void)
+{
+	return UHMM__STR(UHMM_VERSION_MAJOR) "." UHMM__STR(UHMM_VERSION_MINOR)
+		"." UHMM__STR(UHMM_VERSION_PATCH);
+}
+
+unsigned long uhmm_page_size(void)
+{
+	return uhmm__os_page_size();
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * basic.c - page size and thread ids.
+ */
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../os.h"
+
+static unsigned long page_size;
+static __thread int tid_cache;
+
+unsigned long uhmm__os_page_size(void)
+{
+	unsigned long ps = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(ps == 0, 0)) {
+		int saved = errno;
+
+		ps = (unsigned long)sysconf(_SC_PAGESIZE);
+		errno = saved;
+		__atomic_store_n(&page_size, ps, __ATOMIC_RELAXED);
+	}
+	return ps;
+}
+
+int uhmm__os_gettid(void)
+{
+	if (__builtin_expect(tid_cache == 0, 0))
+		tid_cache = (int)syscall(SYS_gettid);
+	return tid_cache;
+}
+
+void uhmm__os_fork_child(void)
+{
+	tid_cache = 0;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rcu.c - the liburcu flavour wrapper (see rcu.h for why two flavours).
+ */
+#include <pthread.h>
+#include <stddef.h>
+
+#ifdef UHMM_URCU_MB
+#include <urcu/urcu-mb.h>
+#define FLAVOR "mb"
+#define URCU(name) urcu_mb_##name
+#else
+#include <urcu/urcu-bp.h>
+#define FLAVOR "bp"
+#define URCU(name) urcu_bp_##name
+#endif
+
+#include "internal.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define UHMM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UHMM_TSAN 1
+#endif
+#endif
+
+#ifdef UHMM_TSAN
+#include <sanitizer/tsan_interface.h>
+static char tsan_gp_token;
+#define tsan_release() __tsan_release(&tsan_gp_token)
+#define tsan_acquire() __tsan_acquire(&tsan_gp_token)
+#else
+#define tsan_release() ((void)0)
+#define tsan_acquire() ((void)0)
+#endif
+
+_Static_assert(sizeof(struct rcu_head) <= sizeof(struct uhmm__rcu_head),
+	       "uhmm__rcu_head too small for liburcu's rcu_head");
+_Static_assert(sizeof(struct uhmm__rcu_head) == sizeof(((struct uhmm_notifier *)0)->rcu_head),
+	       "struct uhmm_notifier's rcu storage does not match");
+
+#ifdef UHMM_URCU_MB
+static pthread_key_t reg_key;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static __thread bool registered;
+
+static void reg_destructor(void *arg)
+{
+	(void)arg;
+	if (registered) {
+		URCU(unregister_thread)();
+		registered = false;
+	}
+}
+
+static void reg_key_init(void)
+{
+	UHMM_CHECK(pthread_key_create(&reg_key, reg_destructor));
+}
+
+static void register_slow(void)
+{
+	UHMM_CHECK(pthread_once(&reg_once, reg_key_init));
+	URCU(register_thread)();
+	registered = true;
+	/* Any non-NULL value makes the destructor run at thread exit. */
+	UHMM_CHECK(pthread_setspecific(reg_key, &registered));
+}
+
+static inline void ensure_registered(void)
+{
+	if (unlikely(!registered))
+		register_slow();
+}
+#else
+static inline void ensure_registered(void) {}
+#endif
+
+void uhmm__rcu_read_lock(void)
+{
+	ensure_registered();
+	URCU(read_lock)();
+}
+
+void uhmm__rcu_read_unlock(void)
+{
+	tsan_release();
+	URCU(read_unlock)();
+}
+
+void uhmm__rcu_synchronize(void)
+{
+	URCU(synchronize_rcu)();
+	tsan_acquire();
+}
+
+void uhmm__rcu_call(struct uhmm__rcu_head *head,
+		    void (*fn)(struct uhmm__rcu_head *head))
+{
+	ensure_registered();
+	URCU(call_rcu)((struct rcu_head *)head, (void (*)(struct rcu_head *))fn);
+}
+
+void uhmm__rcu_callback_begin(void)
+{
+	tsan_acquire();
+}
+
+void uhmm__rcu_barrier(void)
+{
+	ensure_registered();
+	URCU(barrier)();
+	tsan_acquire();
+}
+
+void uhmm__rcu_fork_prepare(void)
+{
+	URCU(call_rcu_before_fork)();
+#ifndef UHMM_URCU_MB
+	urcu_bp_before_fork();
+#endif
+}
+
+void uhmm__rcu_fork_parent(void)
+{
+#ifndef UHMM_URCU_MB
+	urcu_bp_after_fork_parent();
+#endif
+	URCU(call_rcu_after_fork_parent)();
+}
+
+void uhmm__rcu_fork_child(void)
+{
+#ifndef UHMM_URCU_MB
+	urcu_bp_after_fork_child();
+#endif
+	URCU(call_rcu_after_fork_child)();
+}
+
+const char *uhmm__rcu_flavor(void)
+{
+	return FLAVOR;
+}
