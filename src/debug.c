@@ -70,6 +70,27 @@ void uhmm__mutex_unlock(struct uhmm__mutex *m)
 	UHMM_CHECK(pthread_mutex_unlock(&m->m));
 }
 
+void uhmm__cond_wait(pthread_cond_t *c, struct uhmm__mutex *m)
+{
+#ifdef UHMM_DEBUG
+	uhmm__lock_assert_held(m);
+	__atomic_store_n(&m->owner, 0, __ATOMIC_RELAXED);
+#endif
+	UHMM_CHECK(pthread_cond_wait(c, &m->m));
+#ifdef UHMM_DEBUG
+	__atomic_store_n(&m->owner, uhmm__os_gettid(), __ATOMIC_RELAXED);
+#endif
+}
+
+void uhmm__mutex_adopt(struct uhmm__mutex *m)
+{
+#ifdef UHMM_DEBUG
+	__atomic_store_n(&m->owner, uhmm__os_gettid(), __ATOMIC_RELAXED);
+#else
+	(void)m;
+#endif
+}
+
 #ifdef UHMM_DEBUG
 void uhmm__lock_assert_held_at(struct uhmm__mutex *m, const char *where)
 {

@@ -68,6 +68,10 @@ void uhmm__mutex_init(struct uhmm__mutex *m);
 void uhmm__mutex_destroy(struct uhmm__mutex *m);
 void uhmm__mutex_lock(struct uhmm__mutex *m);
 void uhmm__mutex_unlock(struct uhmm__mutex *m);
+/* pthread_cond_wait() on @m, keeping the debug owner right. */
+void uhmm__cond_wait(pthread_cond_t *c, struct uhmm__mutex *m);
+/* In a fork child: the forking thread, whose tid changed, owns @m. */
+void uhmm__mutex_adopt(struct uhmm__mutex *m);
 
 #ifdef UHMM_DEBUG
 void uhmm__lock_assert_held_at(struct uhmm__mutex *m, const char *where);

@@ -121,15 +121,8 @@ int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 static void wait_seq_moves(struct uhmm_mm *mm, unsigned long seq)
 {
 	uhmm__mutex_lock(&mm->itree_lock);
-	while (mm->invalidate_seq == seq) {
-#ifdef UHMM_DEBUG
-		mm->itree_lock.owner = 0;
-#endif
-		UHMM_CHECK(pthread_cond_wait(&mm->itree_wq, &mm->itree_lock.m));
-#ifdef UHMM_DEBUG
-		mm->itree_lock.owner = uhmm__os_gettid();
-#endif
-	}
+	while (mm->invalidate_seq == seq)
+		uhmm__cond_wait(&mm->itree_wq, &mm->itree_lock);
 	uhmm__mutex_unlock(&mm->itree_lock);
 }
 

@@ -15,6 +15,7 @@ static struct {
 	struct uhmm__mutex lock;
 	struct uhmm_mm *head;		/* under lock */
 	struct uhmm_mm *process;	/* atomic: the process handle, or NULL */
+	bool exited;			/* under lock: process teardown ran */
 } registry;
 
 /* The handle uhmm_mm_use() installed in this thread. */
@@ -89,6 +90,11 @@ static struct uhmm_mm *process_mm_slow(void)
 
 	uhmm__mutex_lock(&registry.lock);
 	mm = registry.process;
+	if (registry.exited) {
+		/* Process teardown ran: there is no usable process handle. */
+		uhmm__mutex_unlock(&registry.lock);
+		return NULL;
+	}
 	uhmm__mutex_unlock(&registry.lock);
 	if (mm)
 		return mm;
@@ -259,35 +265,43 @@ int uhmm_mm_unuse(struct uhmm_mm *mm)
 
 /*
  * Before fork every uhmm lock is taken so the child's copies are consistent
- * (none is held across a callback, so this cannot wait on one).
+ * (none is held across a callback, so this cannot wait on one).  liburcu goes
+ * first: call_rcu_before_fork() waits for the call_rcu thread to finish its
+ * current callback, and a deferred free may itself need registry.lock.
  */
 void uhmm__fork_prepare(void)
 {
 	struct uhmm_mm *mm;
 
+	uhmm__rcu_fork_prepare();
 	uhmm__mutex_lock(&registry.lock);
 	for (mm = registry.head; mm; mm = mm->reg_next) {
 		uhmm__mutex_lock(&mm->subs_lock);
 		uhmm__mutex_lock(&mm->itree_lock);
 	}
-	uhmm__rcu_fork_prepare();
 }
 
-static void unlock_all(void)
+static void unlock_all(bool child)
 {
 	struct uhmm_mm *mm;
 
 	for (mm = registry.head; mm; mm = mm->reg_next) {
+		if (child) {
+			uhmm__mutex_adopt(&mm->itree_lock);
+			uhmm__mutex_adopt(&mm->subs_lock);
+		}
 		uhmm__mutex_unlock(&mm->itree_lock);
 		uhmm__mutex_unlock(&mm->subs_lock);
 	}
+	if (child)
+		uhmm__mutex_adopt(&registry.lock);
 	uhmm__mutex_unlock(&registry.lock);
 }
 
 void uhmm__fork_parent(void)
 {
+	unlock_all(false);
 	uhmm__rcu_fork_parent();
-	unlock_all();
 }
 
 /*
@@ -298,27 +312,12 @@ void uhmm__fork_parent(void)
  */
 void uhmm__fork_child(void)
 {
-	uhmm__os_fork_child();
+	uhmm__os_fork_child();	/* first: the thread id changed */
+	unlock_all(true);
 	uhmm__rcu_fork_child();
-	/* The forking thread's tid changed: the debug owners must follow. */
-	{
-		struct uhmm_mm *mm;
-		int tid = uhmm__os_gettid();
-
-		(void)tid;
-#ifdef UHMM_DEBUG
-		registry.lock.owner = tid;
-		for (mm = registry.head; mm; mm = mm->reg_next) {
-			mm->subs_lock.owner = tid;
-			mm->itree_lock.owner = tid;
-		}
-#else
-		(void)mm;
-#endif
-	}
-	unlock_all();
 	__atomic_add_fetch(&uhmm__fork_gen, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&registry.process, NULL, __ATOMIC_RELEASE);
+	registry.exited = false;
 	used_mm = NULL;
 }
 
@@ -329,8 +328,12 @@ void uhmm__fork_child(void)
  */
 __attribute__((destructor)) static void process_exit(void)
 {
-	struct uhmm_mm *mm = __atomic_exchange_n(&registry.process, NULL,
-						 __ATOMIC_ACQ_REL);
+	struct uhmm_mm *mm;
+
+	uhmm__mutex_lock(&registry.lock);
+	registry.exited = true;
+	mm = __atomic_exchange_n(&registry.process, NULL, __ATOMIC_ACQ_REL);
+	uhmm__mutex_unlock(&registry.lock);
 
 	if (mm && !uhmm__mm_inert(mm))
 		uhmm_mm_put(mm);	/* pairs with users = 1 in mm_alloc() */

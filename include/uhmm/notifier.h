@@ -85,7 +85,8 @@ struct uhmm_notifier {
 
 /**
  * uhmm_notifier_register() - subscribe @sub to every change of @mm.
- * @sub: the subscription, ->ops set, not registered anywhere.
+ * @sub: the subscription: zero-initialised apart from ->ops, or last
+ *	unregistered; not registered anywhere.
  * @mm: a handle the caller holds a users reference on.
  *
  * Takes a count reference on @mm for the subscription (dropped when it is
