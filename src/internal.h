@@ -102,16 +102,28 @@ struct uhmm__itree {
 void uhmm__itree_insert(struct uhmm__itree *t, struct uhmm_interval_sub *n);
 void uhmm__itree_remove(struct uhmm__itree *t, struct uhmm_interval_sub *n);
 /*
- * Call fn(node, arg) for every node overlapping [start, last] in address
- * order, until fn returns non-zero (which is then returned).  O(log n + k).
- * Recursion depth is bounded by the AVL height (< 1.45 log2 n).
+ * Overlap iterator: every node overlapping [start, last], in address order,
+ * O(log n + k) in all, with one descent from the root.  The state is an
+ * explicit stack, so a walk begun under mm->itree_lock can go on without it
+ * while the tree is frozen (the sequence is odd).  AVL height is below
+ * 1.45 log2(n + 2): 64 levels cover any tree that fits in memory.
  */
+#define UHMM__ITREE_MAX_DEPTH 64
+struct uhmm__itree_iter {
+	unsigned long start, last;
+	int depth;
+	struct uhmm_interval_sub *stack[UHMM__ITREE_MAX_DEPTH];
+};
+
+struct uhmm_interval_sub *uhmm__itree_iter_first(struct uhmm__itree *t,
+						 struct uhmm__itree_iter *it,
+						 unsigned long start,
+						 unsigned long last);
+struct uhmm_interval_sub *uhmm__itree_iter_next(struct uhmm__itree_iter *it);
+/* Call fn(node, arg) for each overlap until it returns non-zero (returned). */
 int uhmm__itree_for_each(struct uhmm__itree *t, unsigned long start,
 			 unsigned long last,
 			 int (*fn)(struct uhmm_interval_sub *, void *), void *arg);
-/* Whether any node overlaps [start, last].  O(log n). */
-bool uhmm__itree_any(const struct uhmm__itree *t, unsigned long start,
-		     unsigned long last);
 
 /* ------------------------------------------------------------------ */
 /* Address space                                                        */

@@ -82,6 +82,37 @@ static void deferred_unlink(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
 	UHMM_DIE("interval subscription missing from the deferred list");
 }
 
+/*
+ * While any invalidation is between start and end we cannot know whether it
+ * covers the new range (its change may be in flight right now), so the new
+ * subscription starts out colliding: its sequence is the running odd one and
+ * its first read_begin waits for the end.  If the running invalidations hit
+ * nothing yet (sequence even, no walker in the tree), the sequence is made
+ * odd here so that the end moves it on.
+ */
+static void insert_locked(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
+{
+	uhmm__lock_assert_held(&mm->itree_lock);
+	if (!mm->active_invalidate_ranges) {
+		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq - 1,
+				 __ATOMIC_RELAXED);
+		sub->state = UHMM__IS_TREE;
+		uhmm__itree_insert(&mm->itree, sub);
+		return;
+	}
+	if (is_invalidating(mm)) {
+		/* Walkers may be in the tree: the end inserts it. */
+		sub->state = UHMM__IS_PENDING_INSERT;
+		deferred_push(mm, sub);
+	} else {
+		set_mm_seq(mm, mm->invalidate_seq | 1);
+		sub->state = UHMM__IS_TREE;
+		uhmm__itree_insert(&mm->itree, sub);
+	}
+	__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq,
+			 __ATOMIC_RELAXED);
+}
+
 int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 			     unsigned long start, unsigned long length,
 			     const struct uhmm_interval_sub_ops *ops)
@@ -100,19 +131,7 @@ int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 	uhmm_mm_grab(mm);	/* pairs with the drop in remove */
 
 	uhmm__mutex_lock(&mm->itree_lock);
-	if (is_invalidating(mm)) {
-		/* We cannot know whether the running invalidation covers us:
-		 * start out colliding, so read_begin waits for its end. */
-		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq,
-				 __ATOMIC_RELAXED);
-		sub->state = UHMM__IS_PENDING_INSERT;
-		deferred_push(mm, sub);
-	} else {
-		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq - 1,
-				 __ATOMIC_RELAXED);
-		sub->state = UHMM__IS_TREE;
-		uhmm__itree_insert(&mm->itree, sub);
-	}
+	insert_locked(mm, sub);
 	uhmm__mutex_unlock(&mm->itree_lock);
 	uhmm_mm_put(mm);	/* pairs with get_not_zero above */
 	return 0;
@@ -189,53 +208,52 @@ unsigned long uhmm_interval_read_begin(struct uhmm_interval_sub *sub)
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 
-struct walk_ctx {
-	const struct uhmm_notifier_range *range;
-	unsigned long cur_seq;
-};
-
-static int invalidate_one(struct uhmm_interval_sub *sub, void *arg)
+static int invalidate_one(struct uhmm_interval_sub *sub,
+			  const struct uhmm_notifier_range *r,
+			  unsigned long cur_seq)
 {
-	struct walk_ctx *ctx = arg;
 	bool ok;
 
 	uhmm__cb_enter();
-	ok = sub->ops->invalidate(sub, ctx->range, ctx->cur_seq);
+	ok = sub->ops->invalidate(sub, r, cur_seq);
 	uhmm__cb_exit();
 	if (ok)
 		return 0;
-	if (uhmm_range_blockable(ctx->range))
+	if (uhmm_range_blockable(r))
 		UHMM_DIE("interval ->invalidate() returned false on a "
 			 "blockable range");
 	return -EAGAIN;
 }
 
+/*
+ * One descent: the first overlap is found under the lock (it decides
+ * whether the sequence goes odd), and the walk goes on from the same
+ * iterator without the lock, the tree being frozen while the sequence is odd.
+ */
 int uhmm__interval_invalidate_start(const struct uhmm_notifier_range *r,
 				    bool *hit)
 {
 	struct uhmm_mm *mm = r->mm;
-	struct walk_ctx ctx = { .range = r };
-	int ret;
+	struct uhmm__itree_iter it;
+	struct uhmm_interval_sub *sub;
+	unsigned long cur_seq = 0;
+	int ret = 0;
 
 	uhmm__mutex_lock(&mm->itree_lock);
 	mm->active_invalidate_ranges++;
-	*hit = uhmm__itree_any(&mm->itree, r->start, r->end - 1);
-	if (*hit) {
+	sub = uhmm__itree_iter_first(&mm->itree, &it, r->start, r->end - 1);
+	if (sub) {
 		if (!is_invalidating(mm))
 			set_mm_seq(mm, mm->invalidate_seq | 1);
-		ctx.cur_seq = mm->invalidate_seq;
+		cur_seq = mm->invalidate_seq;
 	}
 	uhmm__mutex_unlock(&mm->itree_lock);
-	if (!*hit)
-		return 0;
-	/* The tree is frozen while the sequence is odd: walk without the lock. */
-	ret = uhmm__itree_for_each(&mm->itree, r->start, r->end - 1,
-				   invalidate_one, &ctx);
-	if (ret) {
+	*hit = sub != NULL;
+	for (; sub && !ret; sub = uhmm__itree_iter_next(&it))
+		ret = invalidate_one(sub, r, cur_seq);
+	if (ret)
 		uhmm__interval_invalidate_end(mm);
-		return ret;
-	}
-	return 0;
+	return ret;
 }
 
 static void apply_deferred_locked(struct uhmm_mm *mm)

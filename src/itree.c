@@ -147,51 +147,62 @@ void uhmm__itree_remove(struct uhmm__itree *t, struct uhmm_interval_sub *n)
 	t->count--;
 }
 
-static int walk(node_t *n, unsigned long start, unsigned long last,
-		int (*fn)(node_t *, void *), void *arg)
+/* Push @n and its left spine, skipping subtrees that end before start. */
+static void push_left(struct uhmm__itree_iter *it, node_t *n)
 {
-	int ret;
-
-	/* Nothing in this subtree ends at or after start. */
-	if (!n || n->it_subtree_last < start)
-		return 0;
-	ret = walk(n->it_left, start, last, fn, arg);
-	if (ret)
-		return ret;
-	/* This node and everything right of it start after last. */
-	if (n->it_start > last)
-		return 0;
-	if (n->it_last >= start) {
-		ret = fn(n, arg);
-		if (ret)
-			return ret;
+	while (n && n->it_subtree_last >= it->start) {
+		if (it->depth == UHMM__ITREE_MAX_DEPTH)
+			UHMM_DIE("interval tree deeper than an AVL tree can be");
+		it->stack[it->depth++] = n;
+		n = n->it_left;
 	}
-	return walk(n->it_right, start, last, fn, arg);
+}
+
+struct uhmm_interval_sub *uhmm__itree_iter_first(struct uhmm__itree *t,
+						 struct uhmm__itree_iter *it,
+						 unsigned long start,
+						 unsigned long last)
+{
+	it->start = start;
+	it->last = last;
+	it->depth = 0;
+	push_left(it, t->root);
+	return uhmm__itree_iter_next(it);
+}
+
+/*
+ * In-order: a popped node's left subtree is done.  Everything after a node
+ * that starts beyond last starts beyond last too, so the walk ends there.
+ */
+struct uhmm_interval_sub *uhmm__itree_iter_next(struct uhmm__itree_iter *it)
+{
+	while (it->depth) {
+		node_t *n = it->stack[--it->depth];
+
+		if (n->it_start > it->last) {
+			it->depth = 0;
+			return NULL;
+		}
+		push_left(it, n->it_right);
+		if (n->it_last >= it->start)
+			return n;
+	}
+	return NULL;
 }
 
 int uhmm__itree_for_each(struct uhmm__itree *t, unsigned long start,
 			 unsigned long last,
 			 int (*fn)(struct uhmm_interval_sub *, void *), void *arg)
 {
-	return walk(t->root, start, last, fn, arg);
-}
+	struct uhmm__itree_iter it;
+	node_t *n;
+	int ret;
 
-bool uhmm__itree_any(const struct uhmm__itree *t, unsigned long start,
-		     unsigned long last)
-{
-	const node_t *n = t->root;
-
-	while (n && n->it_subtree_last >= start) {
-		if (n->it_left && n->it_left->it_subtree_last >= start) {
-			n = n->it_left;
-			continue;
-		}
-		/* Leftmost candidate: either it overlaps or nothing does. */
-		if (n->it_start > last)
-			return false;
-		if (n->it_last >= start)
-			return true;
-		n = n->it_right;
+	for (n = uhmm__itree_iter_first(t, &it, start, last); n;
+	     n = uhmm__itree_iter_next(&it)) {
+		ret = fn(n, arg);
+		if (ret)
+			return ret;
 	}
-	return false;
+	return 0;
 }

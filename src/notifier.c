@@ -240,6 +240,10 @@ int uhmm__notifier_invalidate_start(const struct uhmm_notifier_range *r)
 	struct uhmm_notifier *s, *t;
 	int ret = 0;
 
+	/* No whole-space subscriber: a registration racing this change is
+	 * ordered after it, as in the kernel's mm_has_notifiers() check. */
+	if (!uhmm__rcu_deref(r->mm->subs))
+		return 0;
 	uhmm__rcu_read_lock();
 	for (s = uhmm__rcu_deref(r->mm->subs); s; s = uhmm__rcu_deref(s->next)) {
 		if (!s->ops->invalidate_range_start)
@@ -271,6 +275,8 @@ void uhmm__notifier_invalidate_end(const struct uhmm_notifier_range *r)
 {
 	struct uhmm_notifier *s;
 
+	if (!uhmm__rcu_deref(r->mm->subs))
+		return;
 	uhmm__rcu_read_lock();
 	for (s = uhmm__rcu_deref(r->mm->subs); s; s = uhmm__rcu_deref(s->next)) {
 		if (!s->ops->invalidate_range_end)

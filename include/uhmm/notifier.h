@@ -50,7 +50,9 @@ struct uhmm_notifier;
  * @invalidate_range_start: a change is about to happen (or, with
  *	UHMM_RANGE_AFTER, has happened).  Return 0, or -EAGAIN only when the
  *	range is not blockable and the work would block.
- * @invalidate_range_end: the change is done.
+ * @invalidate_range_end: the change is done.  A subscription registered
+ *	while a change is in flight may see that change's end without its
+ *	start: count nothing across start/end pairs.
  * @alloc_notifier: for uhmm_notifier_get(): allocate one subscription for
  *	@mm (return NULL on failure).  Called without locks held.
  * @free_notifier: for uhmm_notifier_put(): free what alloc_notifier made.
