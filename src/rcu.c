@@ -99,6 +99,9 @@ void uhmm__rcu_call(struct uhmm__rcu_head *head,
 		    void (*fn)(struct uhmm__rcu_head *head))
 {
 	ensure_registered();
+	/* What the caller did before queuing happens before the callback
+	 * (liburcu's queue and wakeup are invisible to TSan). */
+	tsan_release();
 	URCU(call_rcu)((struct rcu_head *)head, (void (*)(struct rcu_head *))fn);
 }
 
