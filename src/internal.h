@@ -7,6 +7,7 @@
  *     uhmm__registry.lock          (list of live mm handles; fork prepare)
  *       -> mm->subs_lock           (whole-space subscription list writers)
  *         -> mm->itree_lock        (interval tree, sequence, deferred list)
+ *           -> deferred.lock       (notifier.c: deferred-free counts; a leaf)
  *
  * No uhmm lock is ever held while a user callback runs.  Callbacks run inside
  * a read-side RCU section (whole-space ops) or inside an "active invalidation"
@@ -188,6 +189,12 @@ void uhmm__interval_invalidate_end(struct uhmm_mm *mm);
 /* Per-mm init/destroy of the parts. */
 void uhmm__interval_mm_init(struct uhmm_mm *mm);
 void uhmm__interval_mm_destroy(struct uhmm_mm *mm);
+
+/* Process-wide state of notifier.c: init, and its part of fork. */
+void uhmm__notifier_init(void);
+void uhmm__notifier_fork_prepare(void);
+void uhmm__notifier_fork_parent(void);
+void uhmm__notifier_fork_child(void);
 
 /* Fork handling (src/mm.c). */
 void uhmm__fork_prepare(void);

@@ -279,6 +279,7 @@ void uhmm__fork_prepare(void)
 		uhmm__mutex_lock(&mm->subs_lock);
 		uhmm__mutex_lock(&mm->itree_lock);
 	}
+	uhmm__notifier_fork_prepare();
 }
 
 static void unlock_all(bool child)
@@ -300,6 +301,7 @@ static void unlock_all(bool child)
 
 void uhmm__fork_parent(void)
 {
+	uhmm__notifier_fork_parent();
 	unlock_all(false);
 	uhmm__rcu_fork_parent();
 }
@@ -313,6 +315,7 @@ void uhmm__fork_parent(void)
 void uhmm__fork_child(void)
 {
 	uhmm__os_fork_child();	/* first: the thread id changed */
+	uhmm__notifier_fork_child();
 	unlock_all(true);
 	uhmm__rcu_fork_child();
 	__atomic_add_fetch(&uhmm__fork_gen, 1, __ATOMIC_RELAXED);
@@ -342,6 +345,7 @@ __attribute__((destructor)) static void process_exit(void)
 __attribute__((constructor)) static void uhmm_init(void)
 {
 	uhmm__mutex_init(&registry.lock);
+	uhmm__notifier_init();
 	UHMM_CHECK(pthread_key_create(&use_key, use_destructor));
 	UHMM_CHECK(pthread_atfork(uhmm__fork_prepare, uhmm__fork_parent,
 				  uhmm__fork_child));

@@ -178,14 +178,41 @@ int uhmm_notifier_get(const struct uhmm_notifier_ops *ops, struct uhmm_mm *mm,
 	return 0;
 }
 
+/*
+ * Deferred frees in flight, for uhmm_notifier_synchronize().  liburcu's
+ * rcu_barrier() would do, but it hands a heap object between threads in
+ * ways TSan cannot see; a count under a mutex says the same thing.  The
+ * default call_rcu thread runs callbacks in queue order, so once 'done'
+ * reaches the 'queued' seen at entry, every earlier free has run.
+ */
+static struct {
+	struct uhmm__mutex lock;
+	pthread_cond_t cond;		/* with lock: done moved */
+	unsigned long queued;		/* under lock */
+	unsigned long done;		/* under lock */
+} deferred;
+
 static void free_rcu(struct uhmm__rcu_head *head)
 {
 	struct uhmm_notifier *sub = sub_from_rcu(head);
-	struct uhmm_mm *mm = sub->mm;
+	struct uhmm_mm *mm;
 
-	uhmm__rcu_callback_begin();
+	uhmm__rcu_callback_begin();	/* before the first read of @sub */
+	mm = sub->mm;
 	sub->ops->free_notifier(sub);
 	uhmm_mm_drop(mm);	/* pairs with link_locked() */
+	uhmm__mutex_lock(&deferred.lock);
+	deferred.done++;
+	UHMM_CHECK(pthread_cond_broadcast(&deferred.cond));
+	uhmm__mutex_unlock(&deferred.lock);
+}
+
+static void queue_free(struct uhmm_notifier *sub)
+{
+	uhmm__mutex_lock(&deferred.lock);
+	deferred.queued++;
+	uhmm__mutex_unlock(&deferred.lock);
+	uhmm__rcu_call((struct uhmm__rcu_head *)sub->rcu_head, free_rcu);
 }
 
 void uhmm_notifier_put(struct uhmm_notifier *sub)
@@ -205,15 +232,47 @@ void uhmm_notifier_put(struct uhmm_notifier *sub)
 	/* A teardown racing us must not start ->release() from now on. */
 	__atomic_compare_exchange_n(&sub->state, &live, UHMM__NS_IDLE, false,
 				    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	uhmm__rcu_call((struct uhmm__rcu_head *)sub->rcu_head, free_rcu);
+	queue_free(sub);
 }
 
 int uhmm_notifier_synchronize(void)
 {
+	unsigned long target;
+
 	if (uhmm__in_callback())
 		return -EDEADLK;
-	uhmm__rcu_barrier();
+	uhmm__mutex_lock(&deferred.lock);
+	target = deferred.queued;
+	while (deferred.done < target)
+		uhmm__cond_wait(&deferred.cond, &deferred.lock);
+	uhmm__mutex_unlock(&deferred.lock);
 	return 0;
+}
+
+void uhmm__notifier_init(void)
+{
+	uhmm__mutex_init(&deferred.lock);
+	UHMM_CHECK(pthread_cond_init(&deferred.cond, NULL));
+}
+
+void uhmm__notifier_fork_prepare(void)
+{
+	uhmm__mutex_lock(&deferred.lock);
+}
+
+void uhmm__notifier_fork_parent(void)
+{
+	uhmm__mutex_unlock(&deferred.lock);
+}
+
+/* The condition variable may carry waiters of threads that do not exist
+ * in the child: start it afresh.  The parent's queued frees still run
+ * here (liburcu moves them to the child's call_rcu thread). */
+void uhmm__notifier_fork_child(void)
+{
+	UHMM_CHECK(pthread_cond_init(&deferred.cond, NULL));
+	uhmm__mutex_adopt(&deferred.lock);
+	uhmm__mutex_unlock(&deferred.lock);
 }
 
 /* Teardown's whole-space part: ->release() once each, then empty the list. */

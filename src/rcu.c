@@ -110,13 +110,6 @@ void uhmm__rcu_callback_begin(void)
 	tsan_acquire();
 }
 
-void uhmm__rcu_barrier(void)
-{
-	ensure_registered();
-	URCU(barrier)();
-	tsan_acquire();
-}
-
 void uhmm__rcu_fork_prepare(void)
 {
 	URCU(call_rcu_before_fork)();

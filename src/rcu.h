@@ -36,8 +36,6 @@ void uhmm__rcu_call(struct uhmm__rcu_head *head,
 /* First call in every uhmm__rcu_call() callback (tells TSan about the
  * grace period that preceded it). */
 void uhmm__rcu_callback_begin(void);
-/* Wait until every uhmm__rcu_call() callback queued so far has run. */
-void uhmm__rcu_barrier(void);
 void uhmm__rcu_fork_prepare(void);
 void uhmm__rcu_fork_parent(void);
 void uhmm__rcu_fork_child(void);
