@@ -199,7 +199,10 @@ static void free_rcu(struct uhmm__rcu_head *head)
 
 	uhmm__rcu_callback_begin();	/* before the first read of @sub */
 	mm = sub->mm;
-	sub->ops->free_notifier(sub);
+	/* A free the parent owed, run in a fork child by liburcu: the
+	 * subscription is the parent's, its callbacks never run here. */
+	if (!uhmm__mm_inert(mm))
+		sub->ops->free_notifier(sub);
 	uhmm_mm_drop(mm);	/* pairs with link_locked() */
 	uhmm__mutex_lock(&deferred.lock);
 	deferred.done++;
@@ -266,8 +269,8 @@ void uhmm__notifier_fork_parent(void)
 }
 
 /* The condition variable may carry waiters of threads that do not exist
- * in the child: start it afresh.  The parent's queued frees still run
- * here (liburcu moves them to the child's call_rcu thread). */
+ * in the child: start it afresh.  liburcu moves the parent's queued frees
+ * to the child's call_rcu thread; free_rcu() skips their ->free_notifier(). */
 void uhmm__notifier_fork_child(void)
 {
 	UHMM_CHECK(pthread_cond_init(&deferred.cond, NULL));

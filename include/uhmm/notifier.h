@@ -17,6 +17,11 @@
  *    unhooks it and frees it through ops->free_notifier() after a grace
  *    period, once every callback that could still be running has returned.
  *    put never calls ->release() and may be called from inside ->release().
+ *    A teardown that reached the subscription before the last put may still
+ *    be calling ->release() (at most once, in the tearing-down thread) while
+ *    or just after that put returns; ->free_notifier() runs once, after it.
+ *    In a fork child, frees the parent still owed do not call
+ *    ->free_notifier(): the subscription is the parent's.
  *
  * The subscription list is walked inside a read-side RCU section, never under
  * a lock a waiting registrant could block (seed 002's rwsem deadlock cannot
