@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../os.h"
+#include "proc.h"
 
 static unsigned long page_size;
 static __thread int tid_cache;
@@ -35,4 +36,7 @@ int uhmm__os_gettid(void)
 void uhmm__os_fork_child(void)
 {
 	tid_cache = 0;
+	/* The /proc descriptors still read the parent's address space. */
+	uhmm__os_vma_fork_child();
+	uhmm__os_page_fork_child();
 }
