@@ -6,8 +6,6 @@
 #
 # For now the main program is the benchmark, uhmm-bench (bench/README.md);
 # arguments are passed to it, e.g. scripts/run.sh --quick or --only fault.
-# If this tree has no benchmark yet, everything is built and the owner-loop
-# example runs instead.
 #
 # Environment: UHMM_BUILD_DIR (default build-release), UHMM_JOBS (default
 # nproc).
@@ -24,11 +22,4 @@ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	-DUHMM_DEBUG=OFF -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$dir" -j "$jobs"
 
-if [ -x "$dir/bench/uhmm-bench" ]; then
-	exec "$dir/bench/uhmm-bench" "$@"
-fi
-echo "run.sh: uhmm-bench is not part of this tree yet; built everything."
-if [ -x "$dir/examples/owner_loop" ]; then
-	echo "run.sh: running examples/owner_loop instead"
-	exec "$dir/examples/owner_loop"
-fi
+exec "$dir/bench/uhmm-bench" "$@"
