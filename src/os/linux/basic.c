@@ -35,8 +35,11 @@ int uhmm__os_gettid(void)
 
 void uhmm__os_fork_child(void)
 {
+	int saved = errno;	/* close() may set it */
+
 	tid_cache = 0;
 	/* The /proc descriptors still read the parent's address space. */
 	uhmm__os_vma_fork_child();
 	uhmm__os_page_fork_child();
+	errno = saved;
 }

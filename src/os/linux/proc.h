@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proc.h - what the Linux OS layer's /proc readers (vma.c, pagemap.c,
- * populate.c) share: cached descriptors, the backend-override environment
- * variables, full reads, and the fork hooks that forget per-process state.
+ * proc.h - what the Linux OS layer's /proc and sysfs readers (vma*.c,
+ * pagemap*.c, populate.c) share: cached descriptors, the backend-override
+ * environment variables, full reads, and the fork hooks that forget
+ * per-process state.
  *
  * Why fork needs hooks: opening /proc/self/maps or /proc/self/pagemap binds
  * the descriptor to the address space of the process that opened it, not to
@@ -23,7 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* In a fork child: drop the parent's /proc/self/maps descriptor (vma.c). */
+/* In a fork child: drop the parent's /proc/self/maps descriptor
+ * (vma_query.c). */
 void uhmm__os_vma_fork_child(void);
 /* In a fork child: drop the parent's /proc/self/pagemap descriptor
  * (pagemap.c). */
