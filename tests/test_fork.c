@@ -17,25 +17,10 @@
  * (a fork of a multi-threaded process is not supported under TSan).
  */
 #include <errno.h>
-#include <poll.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 
-#include "harness.h"
-#include <uhmm/uhmm.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN 1
-#endif
-#endif
-
-#define container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
+#include "util.h"
 
 #define CHILD_CHECK(cond)                                                \
 	do {                                                             \
@@ -45,16 +30,6 @@
 			_exit(100);                                      \
 		}                                                        \
 	} while (0)
-
-static inline int ld(const int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static inline void inc(int *p)
-{
-	__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
-}
 
 /* Callback counts of the parent's subscriptions, by the process they ran in. */
 struct shm {
@@ -87,59 +62,17 @@ static void setup_shm(void)
 	ps = uhmm_page_size();
 }
 
-static int wait_bounded(pid_t pid, int seconds)
-{
-	int status = 0, i;
-
-	for (i = 0; i < seconds * 1000; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	fail_msg("child %d still running after %d s (deadlock?)", (int)pid,
-		 seconds);
-	return -1;
-}
-
-static void expect_child_ok(pid_t pid)
-{
-	int status = wait_bounded(pid, 60);
-
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("child failed: status 0x%x (%s %d)", status,
-			 WIFSIGNALED(status) ? "signal" : "exit code",
-			 WIFSIGNALED(status) ? WTERMSIG(status) :
-					       WEXITSTATUS(status));
-}
-
-static pid_t fork_checked(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	return pid;
-}
-
 static int invalidate(struct uhmm_mm *mm, void *addr, size_t len)
 {
-	struct uhmm_notifier_range r;
-
-	uhmm_notifier_range_init(&r, UHMM_EVENT_UNMAP, UHMM_RANGE_BLOCKABLE,
-				 mm, (unsigned long)addr,
-				 (unsigned long)addr + len);
-	return uhmm_invalidate(&r);
+	return invalidate_unmap(mm, (unsigned long)addr,
+				(unsigned long)addr + len, UHMM_RANGE_BLOCKABLE);
 }
 
-static void *map_pages(size_t n)
+/* @n private pages, every byte written. */
+static void *map_filled(size_t n)
 {
-	void *p = mmap(NULL, n * ps, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_pages(n);
 
-	assert_true(p != MAP_FAILED);
 	memset(p, 1, n * ps);
 	return p;
 }
@@ -317,7 +250,7 @@ static void fork_inherited_inert(void **state)
 
 	setup_shm();
 	mm = uhmm_mm_current();
-	buf = map_pages(4);
+	buf = map_filled(4);
 	assert_int_equal(uhmm_notifier_register(&n, mm), 0);
 	assert_int_equal(uhmm_interval_sub_insert(&isub, mm, (unsigned long)buf,
 						  4 * ps, &p_iops), 0);
@@ -327,7 +260,7 @@ static void fork_inherited_inert(void **state)
 		/* Announce the unmap on the new handle: still none of ours. */
 		CHILD_CHECK(invalidate(uhmm_mm_current(), buf, 4 * ps) == 0);
 		CHILD_CHECK(munmap(buf, 4 * ps) == 0);
-		buf = map_pages(4);
+		buf = map_filled(4);
 		child_own_subscriptions(mm, buf, 4 * ps);
 		CHILD_CHECK(ld(&shm->child_calls) == 0);
 		exit(0);	/* the child's teardown: none of ours either */
@@ -397,7 +330,7 @@ static void exit_child(enum how how)
 	if (how == UNDERSCORE_EXIT)
 		_exit(0);
 	if (how == EXIT_THREADS) {
-		exit_buf = map_pages(1);
+		exit_buf = map_filled(1);
 		for (i = 0; i < 2; i++)
 			CHILD_CHECK(pthread_create(&t, NULL, invalidate_loop,
 						   cur) == 0);
@@ -407,12 +340,12 @@ static void exit_child(enum how how)
 	exit(0);
 }
 
-/* Fork a child that exits as told; return the release bytes it wrote. */
+/* Fork a child that exits as told; return the release bytes it wrote
+ * (one per ->release(); more than one fails the callers anyway). */
 static size_t run_exit_child(enum how how)
 {
-	struct pollfd p;
-	size_t got = 0;
-	char buf[16];
+	char buf[64];
+	size_t got;
 	int pfd[2];
 	pid_t pid;
 
@@ -425,15 +358,7 @@ static size_t run_exit_child(enum how how)
 		exit_child(how);
 	}
 	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	while (poll(&p, 1, 60000) == 1) {
-		ssize_t n = read(pfd[0], buf, sizeof(buf));
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	got = read_bounded(pfd[0], buf, sizeof(buf), 60);
 	close(pfd[0]);
 	expect_child_ok(pid);
 	return got;
@@ -457,7 +382,7 @@ static void underscore_exit_no_teardown(void **state)
 /* ------------------------------------------------------------------ */
 /* fork() while other threads are mid-invalidation                      */
 
-#ifdef TSAN
+#ifdef TEST_TSAN
 /* TSan cannot follow a fork of a multi-threaded process. */
 static void fork_mid_invalidation(void **state)
 {
@@ -525,7 +450,7 @@ static void mid_start(struct mid *m)
 	struct uhmm_mm *mm2;
 
 	assert_int_equal(uhmm_mm_create(&mm2), 0);
-	opener_init(&m->open, uhmm_mm_current(), map_pages(2));
+	opener_init(&m->open, uhmm_mm_current(), map_filled(2));
 	opener_init(&m->inside, mm2, m->open.buf);
 	m->n.ops = m->n2.ops = &p_ops;
 	assert_int_equal(uhmm_notifier_register(&m->n, m->open.mm), 0);
@@ -654,7 +579,7 @@ static void fork_during_deferred_frees(void **state)
 	assert_int_equal(uhmm_notifier_synchronize(), 0);
 	harness_watchdog_stop(&wd);
 }
-#endif /* !TSAN */
+#endif /* !TEST_TSAN */
 
 int main(int argc, char **argv)
 {

@@ -30,19 +30,6 @@
 #define OPEN_WAIT_MS 5000	/* bound on waiting for the owner's retry */
 #define PACE 2			/* random changes per owner round, at most */
 
-/* TSan models mmap(MAP_FIXED) as a plain write over the range, racing
- * with the owners' atomic reads: use discard only there. */
-#if defined(__SANITIZE_THREAD__)
-#define REMAP_OK 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define REMAP_OK 0
-#endif
-#endif
-#ifndef REMAP_OK
-#define REMAP_OK 1
-#endif
-
 static char *region;
 static struct uhmm_mm *mm;
 static struct mirror *watched;	/* the mirror changers check after end */
@@ -58,30 +45,16 @@ static unsigned long progress;	/* atomic: the owner's round */
 #define GET(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define PUT(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
-static unsigned long rnd(unsigned long *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void map_region(void)
 {
-	unsigned int i;
-
-	region = mmap(NULL, RPAGES * uhmm_page_size(), PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(region != MAP_FAILED);
-	for (i = 0; i < RPAGES; i++)
-		*mirror_word(region, i) = i + 1;
+	region = mirror_map_region(RPAGES);
+	assert_non_null(region);
 	mm = uhmm_mm_current();
 }
 
 static void one_change(unsigned long *rng, unsigned int first, unsigned int n)
 {
-	enum mirror_how how = REMAP_OK && rnd(rng) % 2 ? MIRROR_REMAP :
-			      MIRROR_DISCARD;
+	enum mirror_how how = mirror_pick_how(rng);
 
 	if (mirror_change(mm, region, first, n, how, UHMM_RANGE_BLOCKABLE))
 		ADD(errors);
@@ -138,7 +111,7 @@ static bool serve(unsigned long *rng)
 	if (force_open && (w / FORCE_EVERY) % 2) {
 		open_change(w);
 	} else {
-		one_change(rng, force_first + rnd(rng) % force_pages, 1);
+		one_change(rng, force_first + mirror_rnd(rng) % force_pages, 1);
 		PUT(served, w);
 	}
 	return true;
@@ -156,10 +129,10 @@ static void *changer_fn(void *arg)
 			usleep(20);	/* do not outrun the owner */
 			continue;
 		}
-		first = rnd(&rng) % span;
-		n = first + 1 < span ? 1 + rnd(&rng) % 2 : 1;
+		first = mirror_rnd(&rng) % span;
+		n = first + 1 < span ? 1 + mirror_rnd(&rng) % 2 : 1;
 		one_change(&rng, first, n);
-		if (rnd(&rng) % 4 == 0)
+		if (mirror_rnd(&rng) % 4 == 0)
 			sched_yield();
 	}
 	return NULL;

@@ -2,51 +2,18 @@
 /*
  * test_notifier.c - whole-address-space subscriptions: register/unregister
  * (release exactly once, no callback after unregister, refused from inside a
- * callback), range start/end with the -EAGAIN undo, and get/put with the
- * deferred free through ->free_notifier() after a grace period.
+ * callback) and range start/end with the -EAGAIN undo.  get/put and the
+ * deferred free are in test_notifier_get.c.
  */
 #include <errno.h>
 #include <sched.h>
-#include <semaphore.h>
 #include <sys/syscall.h>
 
-#include "harness.h"
-#include <uhmm/uhmm.h>
-
-#define container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
-
-static inline int ld(const int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static inline void inc(int *p)
-{
-	__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
-}
+#include "util.h"
 
 static int tid(void)
 {
 	return (int)syscall(SYS_gettid);
-}
-
-static struct uhmm_mm *mm_new(void)
-{
-	struct uhmm_mm *mm = NULL;
-
-	assert_int_equal(uhmm_mm_create(&mm), 0);
-	return mm;
-}
-
-/* A blockable UNMAP of [start, end) on @mm, announced in one call. */
-static int invalidate(struct uhmm_mm *mm, unsigned long start,
-		      unsigned long end, unsigned int flags)
-{
-	struct uhmm_notifier_range r;
-
-	uhmm_notifier_range_init(&r, UHMM_EVENT_UNMAP, flags, mm, start, end);
-	return uhmm_invalidate(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -186,7 +153,7 @@ static void *invalidator(void *arg)
 	unsigned long ps = uhmm_page_size();
 
 	while (!ld(&c->stop)) {
-		if (invalidate(c->mm, ps, 2 * ps, UHMM_RANGE_BLOCKABLE))
+		if (invalidate_unmap(c->mm, ps, 2 * ps, UHMM_RANGE_BLOCKABLE))
 			inc(&c->errors);
 		inc(&c->loops);
 	}
@@ -294,14 +261,14 @@ static void refused_from_callback(void **state)
 	unsigned long ps = uhmm_page_size();
 
 	assert_int_equal(uhmm_notifier_register(&x.n, mm), 0);
-	assert_int_equal(invalidate(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
+	assert_int_equal(invalidate_unmap(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
 	assert_int_equal(x.calls, 1);
 	assert_int_equal(x.r_register, -EDEADLK);
 	assert_int_equal(x.r_unregister, -EDEADLK);
 	assert_int_equal(x.r_get, -EDEADLK);
 	assert_int_equal(x.r_sync, -EDEADLK);
 	/* Still registered (the nested unregister did nothing)... */
-	assert_int_equal(invalidate(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
+	assert_int_equal(invalidate_unmap(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
 	assert_int_equal(x.calls, 2);
 	/* ... and refused inside ->release() as well. */
 	uhmm_mm_grab(mm);
@@ -390,7 +357,7 @@ static int eagain_case(struct uhmm_mm *mm, struct rec *subs, int bad,
 	 * new invalidation gets through and is seen by read_retry. */
 	seq = uhmm_interval_read_begin(&iv->sub);
 	assert_false(uhmm_interval_read_retry(&iv->sub, seq));
-	assert_int_equal(invalidate(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
+	assert_int_equal(invalidate_unmap(mm, 0, ps, UHMM_RANGE_BLOCKABLE), 0);
 	assert_true(uhmm_interval_read_retry(&iv->sub, seq));
 	seq = uhmm_interval_read_begin(&iv->sub);
 	assert_false(uhmm_interval_read_retry(&iv->sub, seq));
@@ -425,248 +392,6 @@ static void eagain_undoes_started(void **state)
 	uhmm_mm_put(mm);
 }
 
-/* ------------------------------------------------------------------ */
-/* get / put                                                            */
-
-struct shared {
-	struct uhmm_notifier n;
-	int put_in_release;
-	int hold_start;		/* atomic: start blocks until go */
-	sem_t entered, go;
-};
-
-/* Counters outside the subscription: it is freed under our feet. */
-static struct {
-	int allocs, frees, releases;	/* atomic */
-	int fail_alloc;			/* atomic */
-	int frees_at_release;		/* frees seen after put in release */
-	int frees_in_cb;		/* frees seen by a held callback */
-} sh;
-
-static void sh_reset(void)
-{
-	memset(&sh, 0, sizeof(sh));
-	sh.frees_at_release = -1;
-	sh.frees_in_cb = -1;
-}
-
-static struct uhmm_notifier *shared_alloc(struct uhmm_mm *mm)
-{
-	struct shared *s;
-
-	inc(&sh.allocs);
-	if (ld(&sh.fail_alloc))
-		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	sem_init(&s->entered, 0, 0);
-	sem_init(&s->go, 0, 0);
-	return &s->n;
-}
-
-static void shared_free(struct uhmm_notifier *n)
-{
-	struct shared *s = container_of(n, struct shared, n);
-
-	sem_destroy(&s->entered);
-	sem_destroy(&s->go);
-	free(s);
-	inc(&sh.frees);
-}
-
-static void shared_release(struct uhmm_notifier *n, struct uhmm_mm *mm)
-{
-	struct shared *s = container_of(n, struct shared, n);
-
-	inc(&sh.releases);
-	if (s->put_in_release) {
-		uhmm_notifier_put(n);	/* may be the last reference */
-		sh.frees_at_release = ld(&sh.frees);
-	}
-}
-
-static int shared_start(struct uhmm_notifier *n,
-			const struct uhmm_notifier_range *range)
-{
-	struct shared *s = container_of(n, struct shared, n);
-
-	if (!ld(&s->hold_start))
-		return 0;
-	sem_post(&s->entered);
-	sem_wait(&s->go);
-	/* The last put happened meanwhile: @s must still be allocated. */
-	__atomic_store_n(&s->hold_start, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&sh.frees_in_cb, ld(&sh.frees), __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static const struct uhmm_notifier_ops shared_ops = {
-	.release = shared_release,
-	.invalidate_range_start = shared_start,
-	.alloc_notifier = shared_alloc,
-	.free_notifier = shared_free,
-};
-
-static struct shared *get_shared(struct uhmm_mm *mm)
-{
-	struct uhmm_notifier *n = NULL;
-
-	assert_int_equal(uhmm_notifier_get(&shared_ops, mm, &n), 0);
-	assert_non_null(n);
-	assert_ptr_equal(n->ops, &shared_ops);
-	assert_ptr_equal(n->mm, mm);
-	return container_of(n, struct shared, n);
-}
-
-static void get_shares_one(void **state)
-{
-	struct uhmm_mm *mm = mm_new(), *other = mm_new();
-	struct shared *a, *b, *c;
-
-	sh_reset();
-	a = get_shared(mm);
-	b = get_shared(mm);
-	assert_ptr_equal(a, b);
-	assert_int_equal(ld(&sh.allocs), 1);
-	c = get_shared(other);
-	assert_ptr_not_equal(a, c);
-	assert_int_equal(ld(&sh.allocs), 2);
-	uhmm_notifier_put(&a->n);
-	uhmm_notifier_put(&b->n);
-	uhmm_notifier_put(&c->n);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 2);
-	/* After the last put a get allocates a new one. */
-	a = get_shared(mm);
-	assert_int_equal(ld(&sh.allocs), 3);
-	uhmm_notifier_put(&a->n);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 3);
-	assert_int_equal(ld(&sh.releases), 0);
-	uhmm_mm_put(other);
-	uhmm_mm_put(mm);
-}
-
-/* put never calls ->release(), neither then nor at a later teardown. */
-static void put_never_releases(void **state)
-{
-	struct uhmm_mm *mm = mm_new();
-	struct shared *s;
-	struct rec r;
-
-	sh_reset();
-	s = get_shared(mm);
-	rec_init(&r);
-	assert_int_equal(uhmm_notifier_register(&r.n, mm), 0);
-	uhmm_notifier_put(&s->n);
-	assert_int_equal(ld(&sh.releases), 0);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 1);
-	uhmm_mm_put(mm);		/* teardown: releases r only */
-	assert_int_equal(ld(&r.releases), 1);
-	assert_int_equal(ld(&sh.releases), 0);
-	assert_int_equal(uhmm_notifier_unregister(&r.n), 0);
-}
-
-static void *hold_invalidate(void *arg)
-{
-	struct uhmm_mm *mm = arg;
-	long ret = invalidate(mm, 0, uhmm_page_size(), UHMM_RANGE_BLOCKABLE);
-
-	return (void *)ret;
-}
-
-/* The last put frees only after a callback running in another thread ends. */
-static void put_waits_for_running_callback(void **state)
-{
-	struct uhmm_mm *mm = mm_new();
-	struct harness_watchdog wd;
-	struct shared *s;
-	void *ret;
-	pthread_t t;
-
-	sh_reset();
-	s = get_shared(mm);
-	harness_watchdog_start(&wd, 60, "put_waits_for_running_callback");
-	__atomic_store_n(&s->hold_start, 1, __ATOMIC_SEQ_CST);
-	assert_int_equal(pthread_create(&t, NULL, hold_invalidate, mm), 0);
-	sem_wait(&s->entered);
-	uhmm_notifier_put(&s->n);	/* the last: neither waits nor frees */
-	assert_int_equal(ld(&sh.frees), 0);
-	usleep(20000);		/* a free that did not wait would run */
-	assert_int_equal(ld(&sh.frees), 0);
-	sem_post(&s->go);
-	assert_int_equal(pthread_join(t, &ret), 0);
-	assert_int_equal((long)ret, 0);
-	harness_watchdog_stop(&wd);
-	assert_int_equal(ld(&sh.frees_in_cb), 0);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 1);
-	assert_int_equal(ld(&sh.releases), 0);
-	uhmm_mm_put(mm);
-}
-
-static void synchronize_waits_for_frees(void **state)
-{
-	struct uhmm_mm *mm[8];
-	int i;
-
-	sh_reset();
-	for (i = 0; i < 8; i++) {
-		mm[i] = mm_new();
-		uhmm_notifier_put(&get_shared(mm[i])->n);
-		uhmm_mm_put(mm[i]);	/* the subscription keeps it */
-	}
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 8);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 8);
-}
-
-/* The last put, from inside ->release(): allowed, and the free comes later. */
-static void put_from_release(void **state)
-{
-	struct uhmm_mm *mm = mm_new();
-	struct shared *s;
-
-	sh_reset();
-	s = get_shared(mm);
-	s->put_in_release = 1;
-	uhmm_mm_put(mm);		/* teardown: ->release() puts */
-	assert_int_equal(ld(&sh.releases), 1);
-	assert_int_equal(sh.frees_at_release, 0);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 1);
-	assert_int_equal(ld(&sh.releases), 1);
-}
-
-static void get_errors(void **state)
-{
-	struct uhmm_mm *mm = mm_new();
-	struct uhmm_notifier *n = NULL;
-	struct shared *s;
-
-	sh_reset();
-	__atomic_store_n(&sh.fail_alloc, 1, __ATOMIC_SEQ_CST);
-	assert_int_equal(uhmm_notifier_get(&shared_ops, mm, &n), -ENOMEM);
-	assert_int_equal(ld(&sh.allocs), 1);
-	__atomic_store_n(&sh.fail_alloc, 0, __ATOMIC_SEQ_CST);
-	s = get_shared(mm);		/* nothing was left registered */
-	assert_int_equal(ld(&sh.allocs), 2);
-	uhmm_notifier_put(&s->n);
-	assert_int_equal(uhmm_notifier_get(NULL, mm, &n), -EINVAL);
-	assert_int_equal(uhmm_notifier_get(&shared_ops, NULL, &n), -EINVAL);
-	assert_int_equal(uhmm_notifier_get(&shared_ops, mm, NULL), -EINVAL);
-
-	uhmm_mm_grab(mm);
-	uhmm_mm_put(mm);		/* torn down */
-	assert_int_equal(uhmm_notifier_get(&shared_ops, mm, &n), -ESRCH);
-	assert_int_equal(ld(&sh.allocs), 2);
-	assert_int_equal(uhmm_notifier_synchronize(), 0);
-	assert_int_equal(ld(&sh.frees), 1);
-	uhmm_mm_drop(mm);
-}
 
 int main(int argc, char **argv)
 {
@@ -678,12 +403,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(refused_from_callback),
 		cmocka_unit_test(callbacks_see_the_range),
 		cmocka_unit_test(eagain_undoes_started),
-		cmocka_unit_test(get_shares_one),
-		cmocka_unit_test(put_never_releases),
-		cmocka_unit_test(put_waits_for_running_callback),
-		cmocka_unit_test(synchronize_waits_for_frees),
-		cmocka_unit_test(put_from_release),
-		cmocka_unit_test(get_errors),
 	};
 
 	return HARNESS_MAIN(tests);

@@ -16,23 +16,8 @@
  */
 #include <errno.h>
 #include <sched.h>
-#include <sys/mman.h>
 
-#include "harness.h"
-#include <uhmm/uhmm.h>
-
-#define container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
-
-static inline int ld(const int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static inline void inc(int *p)
-{
-	__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
-}
+#include "util.h"
 
 enum actor { OWNER = 1, UNREGISTERER, PUTTER };
 
@@ -196,15 +181,13 @@ static void putter_round(unsigned long round)
 
 static void *worker(void *arg)
 {
-	unsigned long seen = 0, g;
+	unsigned long g = 0;
 
 	self = (int)(long)arg;
 	for (;;) {
-		while ((g = __atomic_load_n(&rc.gen, __ATOMIC_ACQUIRE)) == seen)
-			sched_yield();
+		g = wait_next_round(&rc.gen, g);
 		if (ld(&rc.stop))
 			return NULL;
-		seen = g;
 		inc(&rc.ready);
 		wait_go(g);
 		if (self == UNREGISTERER)
@@ -300,64 +283,42 @@ static void release_races_unregister_and_put(void **state)
 
 /*
  * A tiny device driver: it mirrors OWNER_PAGES pages of @buf with the
- * canonical loop; ->release() switches it to "all fail" and the interval
- * callback zaps the mirror.
+ * canonical loop.  Its watcher (util.h) counts the teardown; ->release()
+ * switches it to "all fail" and the interval callback zaps the mirror, both
+ * under the owner's lock.
  */
 struct owner {
-	struct uhmm_notifier n;
-	struct uhmm_interval_sub isub;
+	struct watch w;
 	pthread_mutex_t lock;
 	bool dead;			/* under lock: release has run */
 	int mirrored;			/* under lock: pages mirrored */
-	int releases;			/* atomic */
-	int release_events;		/* atomic: interval RELEASE */
 	char *buf;
 	uint64_t pfns[OWNER_PAGES];
 };
 
-static void owner_release(struct uhmm_notifier *n, struct uhmm_mm *mm)
+/* Interval callback, owner lock held. */
+static void owner_zap(struct watch *w)
 {
-	struct owner *o = container_of(n, struct owner, n);
+	container_of(w, struct owner, w)->mirrored = 0;
+}
+
+/* ->release(): from now on every access fails. */
+static void owner_kill(struct watch *w)
+{
+	struct owner *o = container_of(w, struct owner, w);
 
 	pthread_mutex_lock(&o->lock);
 	o->dead = true;
 	o->mirrored = 0;
 	pthread_mutex_unlock(&o->lock);
-	inc(&o->releases);
 }
-
-static bool owner_invalidate(struct uhmm_interval_sub *sub,
-			     const struct uhmm_notifier_range *r,
-			     unsigned long cur_seq)
-{
-	struct owner *o = container_of(sub, struct owner, isub);
-
-	if (uhmm_range_blockable(r))
-		pthread_mutex_lock(&o->lock);
-	else if (pthread_mutex_trylock(&o->lock))
-		return false;
-	uhmm_interval_set_seq(sub, cur_seq);
-	o->mirrored = 0;
-	if (r->event == UHMM_EVENT_RELEASE)
-		inc(&o->release_events);
-	pthread_mutex_unlock(&o->lock);
-	return true;
-}
-
-static const struct uhmm_notifier_ops owner_ops = {
-	.release = owner_release,
-};
-
-static const struct uhmm_interval_sub_ops owner_iops = {
-	.invalidate = owner_invalidate,
-};
 
 static void owner_range(struct owner *o, struct uhmm_range *r)
 {
 	unsigned long ps = uhmm_page_size();
 
 	memset(r, 0, sizeof(*r));
-	r->notifier = &o->isub;
+	r->notifier = &o->w.isub;
 	r->start = (unsigned long)o->buf;
 	r->end = r->start + OWNER_PAGES * ps;
 	r->pfns = o->pfns;
@@ -372,7 +333,7 @@ static int owner_access(struct owner *o)
 
 	owner_range(o, &r);
 again:
-	r.notifier_seq = uhmm_interval_read_begin(&o->isub);
+	r.notifier_seq = uhmm_interval_read_begin(&o->w.isub);
 	ret = uhmm_range_fault(&r);
 	if (ret == -EBUSY)
 		goto again;
@@ -383,7 +344,7 @@ again:
 		pthread_mutex_unlock(&o->lock);
 		return -ENODEV;
 	}
-	if (uhmm_interval_read_retry(&o->isub, r.notifier_seq)) {
+	if (uhmm_interval_read_retry(&o->w.isub, r.notifier_seq)) {
 		pthread_mutex_unlock(&o->lock);
 		goto again;
 	}
@@ -399,11 +360,10 @@ static void owner_start(struct owner *o, struct uhmm_mm *mm, char *buf)
 	memset(o, 0, sizeof(*o));
 	pthread_mutex_init(&o->lock, NULL);
 	o->buf = buf;
-	o->n.ops = &owner_ops;
-	assert_int_equal(uhmm_notifier_register(&o->n, mm), 0);
-	assert_int_equal(uhmm_interval_sub_insert(&o->isub, mm,
-						  (unsigned long)buf, len,
-						  &owner_iops), 0);
+	o->w.lock = &o->lock;
+	o->w.zap = owner_zap;
+	o->w.on_release = owner_kill;
+	watch_start_at(&o->w, mm, (unsigned long)buf, len);
 }
 
 /* After teardown: released once, mirror empty, every access fails. */
@@ -411,39 +371,28 @@ static void owner_check_dead(struct owner *o)
 {
 	struct uhmm_range r;
 
-	assert_int_equal(ld(&o->releases), 1);
-	assert_int_equal(ld(&o->release_events), 1);
+	assert_int_equal(ld(&o->w.releases), 1);
+	assert_int_equal(ld(&o->w.release_events), 1);
 	pthread_mutex_lock(&o->lock);
 	assert_true(o->dead);
 	assert_int_equal(o->mirrored, 0);
 	pthread_mutex_unlock(&o->lock);
 	owner_range(o, &r);
-	r.notifier_seq = uhmm_interval_read_begin(&o->isub);
+	r.notifier_seq = uhmm_interval_read_begin(&o->w.isub);
 	assert_int_equal(uhmm_range_fault(&r), -ESRCH);
 	assert_int_equal(owner_access(o), -ESRCH);
 }
 
 static void owner_stop(struct owner *o)
 {
-	assert_int_equal(uhmm_interval_sub_remove(&o->isub), 0);
-	assert_int_equal(uhmm_notifier_unregister(&o->n), 0);
-	assert_int_equal(ld(&o->releases), 1);
+	watch_stop(&o->w);
+	assert_int_equal(ld(&o->w.releases), 1);
 	pthread_mutex_destroy(&o->lock);
-}
-
-static char *map_buf(void)
-{
-	char *p = mmap(NULL, OWNER_PAGES * uhmm_page_size(),
-		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-
-	assert_true(p != MAP_FAILED);
-	return p;
 }
 
 static void owner_fails_after_release(void **state)
 {
-	char *buf = map_buf();
+	char *buf = map_pages(OWNER_PAGES);
 	struct uhmm_mm *mm;
 	struct owner o;
 
@@ -520,7 +469,7 @@ static void owner_fails_after_release_race(void **state)
 {
 	unsigned long rounds = harness_rounds(1000), r;
 	struct harness_watchdog wd;
-	char *buf = map_buf();
+	char *buf = map_pages(OWNER_PAGES);
 
 	harness_watchdog_start(&wd, 100, "owner_fails_after_release_race");
 	for (r = 0; r < rounds; r++)

@@ -35,6 +35,19 @@
 
 #include <uhmm/uhmm.h>
 
+/* TSan models mmap(MAP_FIXED) as a plain write over the range, racing
+ * with the owners' atomic reads: changers only discard there. */
+#if defined(__SANITIZE_THREAD__)
+#define MIRROR_REMAP_OK 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MIRROR_REMAP_OK 0
+#endif
+#endif
+#ifndef MIRROR_REMAP_OK
+#define MIRROR_REMAP_OK 1
+#endif
+
 #define MIRROR_MAX_PAGES 8
 #define MIRROR_ALIVE 0x4d4952524f52UL	/* "MIRROR" */
 #define MIRROR_DEAD 0xdeadUL
@@ -254,6 +267,38 @@ static inline int mirror_change(struct uhmm_mm *mm, char *base,
 				 __ATOMIC_RELAXED);
 	uhmm_invalidate_range_end(&r);
 	return ret;
+}
+
+/* A fresh private region of @npages pages, page i's first word i + 1;
+ * NULL if mmap() failed. */
+static inline char *mirror_map_region(unsigned int npages)
+{
+	char *p = mmap(NULL, (size_t)npages * uhmm_page_size(),
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	unsigned int i;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	for (i = 0; i < npages; i++)
+		*mirror_word(p, i) = i + 1;
+	return p;
+}
+
+/* xorshift64: each changer thread's own cheap random sequence. */
+static inline unsigned long mirror_rnd(unsigned long *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* How a changer changes pages: replace or discard, at random. */
+static inline enum mirror_how mirror_pick_how(unsigned long *rng)
+{
+	return MIRROR_REMAP_OK && mirror_rnd(rng) % 2 ? MIRROR_REMAP :
+						       MIRROR_DISCARD;
 }
 
 /* Do pages [first, first + n) overlap @m's window? */

@@ -28,17 +28,6 @@
 #define WIN 4
 #define PACE 2			/* changes per owner round, at most */
 
-#if defined(__SANITIZE_THREAD__)
-#define REMAP_OK 0		/* TSan sees MAP_FIXED as a racing write */
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define REMAP_OK 0
-#endif
-#endif
-#ifndef REMAP_OK
-#define REMAP_OK 1
-#endif
-
 static struct {
 	unsigned int threads, pages, churn, timeout;
 	unsigned long rounds;
@@ -54,14 +43,6 @@ static unsigned long commits, retries, callbacks, refused, stale, lingering;
 
 #define ADD(x, v) __atomic_add_fetch(&(x), (v), __ATOMIC_RELAXED)
 #define GET(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
-
-static unsigned long rnd(unsigned long *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* ------------------------------------------------------------------ */
 /* Owners                                                              */
@@ -129,11 +110,10 @@ static void *owner_fn(void *arg)
 
 static void change_once(unsigned long *rng)
 {
-	unsigned int first = rnd(rng) % opt.pages;
-	unsigned int n = 1 + rnd(rng) % 3;
-	enum mirror_how how = REMAP_OK && rnd(rng) % 2 ? MIRROR_REMAP :
-			      MIRROR_DISCARD;
-	unsigned int flags = rnd(rng) % 8 ? UHMM_RANGE_BLOCKABLE : 0;
+	unsigned int first = mirror_rnd(rng) % opt.pages;
+	unsigned int n = 1 + mirror_rnd(rng) % 3;
+	enum mirror_how how = mirror_pick_how(rng);
+	unsigned int flags = mirror_rnd(rng) % 8 ? UHMM_RANGE_BLOCKABLE : 0;
 	int ret;
 
 	if (first + n > opt.pages)
@@ -209,17 +189,11 @@ static void parse(int argc, char **argv)
 
 static void map_region(void)
 {
-	unsigned int i;
-
-	region = mmap(NULL, (size_t)opt.pages * uhmm_page_size(),
-		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
-	if (region == MAP_FAILED) {
+	region = mirror_map_region(opt.pages);
+	if (!region) {
 		perror("mmap");
 		exit(2);
 	}
-	for (i = 0; i < opt.pages; i++)
-		*mirror_word(region, i) = i + 1;
 	mm = uhmm_mm_current();
 	if (!mm)
 		exit(2);
