@@ -9,15 +9,11 @@
 #include <stdint.h>
 
 #include "bench.h"
+#include "uapi_pagemap_scan.h"
 
 struct uhmm_mm;
 
 /* struct page_region of the PAGEMAP_SCAN ioctl (linux/fs.h, 6.7+). */
-struct bench_page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
-};
 
 /* A range of memory and the buffers both sides of a comparison need. */
 struct rbench {
@@ -26,7 +22,7 @@ struct rbench {
 	unsigned long len;
 	char *mem;			/* populated range (snapshot only) */
 	uint64_t *pfns;			/* uhmm side: one word per page */
-	struct bench_page_region *vec;	/* raw PAGEMAP_SCAN output */
+	struct uhmm_page_region *vec;	/* raw PAGEMAP_SCAN output */
 	uint64_t *words;		/* raw /proc/self/pagemap output */
 	int pagemap_fd;
 	struct uhmm_mm *mm;

@@ -27,37 +27,6 @@
 
 #include "bench_range.h"
 
-/*
- * The PAGEMAP_SCAN ABI (linux/fs.h, 6.7+), spelt out here because the build
- * machine's kernel headers may predate it (struct bench_page_region is in
- * bench_range.h).
- */
-struct bench_pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
-};
-
-#define BENCH_PAGEMAP_SCAN	_IOWR('f', 16, struct bench_pm_scan_arg)
-#define BENCH_PAGE_IS_FILE	(1ull << 2)
-#define BENCH_PAGE_IS_PRESENT	(1ull << 3)
-#define BENCH_PAGE_IS_SWAPPED	(1ull << 4)
-#define BENCH_PAGE_IS_PFNZERO	(1ull << 5)
-#define BENCH_PAGE_IS_HUGE	(1ull << 6)
-/* What a snapshot reports: present, swapped, file, zero page, huge. */
-#define SNAPSHOT_CATEGORIES	(BENCH_PAGE_IS_FILE | BENCH_PAGE_IS_PRESENT | \
-				 BENCH_PAGE_IS_SWAPPED | BENCH_PAGE_IS_PFNZERO | \
-				 BENCH_PAGE_IS_HUGE)
-
 #define SNAP_GOAL	0.8
 
 /* ------------------------------------------------------------------ */
@@ -79,15 +48,15 @@ static uint64_t uhmm_snap_body(void *arg, unsigned long iters)
 /* One PAGEMAP_SCAN walk of the whole range; regions found, or -errno. */
 static long raw_scan(struct rbench *rb)
 {
-	struct bench_pm_scan_arg a = {
+	struct uhmm_pm_scan_arg a = {
 		.size = sizeof(a),
 		.start = (uintptr_t)rb->mem,
 		.end = (uintptr_t)rb->mem + rb->len,
 		.vec = (uintptr_t)rb->vec,
 		.vec_len = rb->npages,
-		.return_mask = SNAPSHOT_CATEGORIES,
+		.return_mask = UHMM_PAGE_SNAPSHOT_CATEGORIES,
 	};
-	long n = ioctl(rb->pagemap_fd, BENCH_PAGEMAP_SCAN, &a);
+	long n = ioctl(rb->pagemap_fd, UHMM_PAGEMAP_SCAN, &a);
 
 	return n < 0 ? -errno : n;
 }

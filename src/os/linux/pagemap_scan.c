@@ -12,50 +12,12 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "../os.h"
 #include "pagemap.h"
+#include "uapi_pagemap_scan.h"
 
-/*
- * The PAGEMAP_SCAN ABI, mirroring struct page_region, struct pm_scan_arg,
- * the PAGE_IS_* categories and PAGEMAP_SCAN in the kernel's
- * include/uapi/linux/fs.h (Linux 6.7), which Debian 12's headers predate.
- */
-struct uhmm_page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
-};
-
-struct uhmm_pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;		/* out: where the walk stopped */
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
-};
-
-#define UHMM_PAGE_IS_WPALLOWED	(1ULL << 0)
-#define UHMM_PAGE_IS_WRITTEN	(1ULL << 1)	/* uffd-wp async only */
-#define UHMM_PAGE_IS_FILE	(1ULL << 2)
-#define UHMM_PAGE_IS_PRESENT	(1ULL << 3)
-#define UHMM_PAGE_IS_SWAPPED	(1ULL << 4)
-#define UHMM_PAGE_IS_PFNZERO	(1ULL << 5)
-#define UHMM_PAGE_IS_HUGE	(1ULL << 6)
-#define UHMM_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
-#define UHMM_PAGEMAP_SCAN _IOWR('f', 16, struct uhmm_pm_scan_arg)
-
-#define SCAN_CATEGORIES (UHMM_PAGE_IS_FILE | UHMM_PAGE_IS_PRESENT | \
-			 UHMM_PAGE_IS_SWAPPED | UHMM_PAGE_IS_PFNZERO | \
-			 UHMM_PAGE_IS_HUGE)
+#define SCAN_CATEGORIES UHMM_PAGE_SNAPSHOT_CATEGORIES
 
 #define SCAN_REGIONS	32	/* page_region slots per ioctl */
 #define PME_BATCH	256	/* pagemap entries per pread (2 KiB) */
