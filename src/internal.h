@@ -146,7 +146,6 @@ enum uhmm__interval_state {
 struct uhmm_mm {
 	int users;			/* atomic */
 	int count;			/* atomic */
-	bool is_process;		/* immutable: the process's own handle */
 	unsigned long fork_gen;		/* immutable: uhmm__fork_gen at creation */
 
 	/* Whole-space subscriptions. */

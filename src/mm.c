@@ -45,7 +45,7 @@ static void registry_del(struct uhmm_mm *mm)
 	uhmm__mutex_unlock(&registry.lock);
 }
 
-static struct uhmm_mm *mm_alloc(bool is_process)
+static struct uhmm_mm *mm_alloc(void)
 {
 	struct uhmm_mm *mm = calloc(1, sizeof(*mm));
 
@@ -53,7 +53,6 @@ static struct uhmm_mm *mm_alloc(bool is_process)
 		return NULL;
 	mm->users = 1;
 	mm->count = 1;		/* held by the users, together */
-	mm->is_process = is_process;
 	mm->fork_gen = __atomic_load_n(&uhmm__fork_gen, __ATOMIC_RELAXED);
 	uhmm__mutex_init(&mm->subs_lock);
 	uhmm__interval_mm_init(mm);
@@ -77,7 +76,7 @@ int uhmm_mm_create(struct uhmm_mm **out)
 		return -EINVAL;
 	if (uhmm__in_callback())
 		return -EDEADLK;
-	mm = mm_alloc(false);
+	mm = mm_alloc();
 	if (!mm)
 		return -ENOMEM;
 	*out = mm;
@@ -98,7 +97,7 @@ static struct uhmm_mm *process_mm_slow(void)
 	uhmm__mutex_unlock(&registry.lock);
 	if (mm)
 		return mm;
-	mm = mm_alloc(true);
+	mm = mm_alloc();
 	if (!mm)
 		return NULL;
 	uhmm__mutex_lock(&registry.lock);

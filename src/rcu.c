@@ -7,11 +7,9 @@
 
 #ifdef UHMM_URCU_MB
 #include <urcu/urcu-mb.h>
-#define FLAVOR "mb"
 #define URCU(name) urcu_mb_##name
 #else
 #include <urcu/urcu-bp.h>
-#define FLAVOR "bp"
 #define URCU(name) urcu_bp_##name
 #endif
 
@@ -132,9 +130,4 @@ void uhmm__rcu_fork_child(void)
 	urcu_bp_after_fork_child();
 #endif
 	URCU(call_rcu_after_fork_child)();
-}
-
-const char *uhmm__rcu_flavor(void)
-{
-	return FLAVOR;
 }

@@ -39,8 +39,6 @@ void uhmm__rcu_callback_begin(void);
 void uhmm__rcu_fork_prepare(void);
 void uhmm__rcu_fork_parent(void);
 void uhmm__rcu_fork_child(void);
-/* "bp" or "mb". */
-const char *uhmm__rcu_flavor(void);
 
 #define uhmm__rcu_assign(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 #define uhmm__rcu_deref(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
