@@ -195,6 +195,13 @@ void uhmm__notifier_fork_prepare(void);
 void uhmm__notifier_fork_parent(void);
 void uhmm__notifier_fork_child(void);
 
+/*
+ * Grab every live handle (for capture); see src/mm.c.  Exported from
+ * libuhmm.so in the UHMM_PRIVATE version node (src/uhmm.map) for
+ * libuhmm-interpose.so, so a process has one core whichever it links.
+ */
+UHMM_API int uhmm__mm_grab_live(struct uhmm_mm **out, int max);
+
 /* Fork handling (src/mm.c). */
 void uhmm__fork_prepare(void);
 void uhmm__fork_parent(void);

@@ -124,6 +124,29 @@ struct uhmm_mm *uhmm_mm_current(void)
 	return process_mm_slow();
 }
 
+/*
+ * For capture: grab every live handle of this process (not inert, teardown
+ * not begun) into @out, at most @max, so a change can be announced to each
+ * without holding registry.lock across callbacks.  Never allocates.
+ * Return: how many were grabbed; the caller drops each.
+ */
+int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
+{
+	struct uhmm_mm *mm;
+	int n = 0;
+
+	uhmm__mutex_lock(&registry.lock);
+	for (mm = registry.head; mm && n < max; mm = mm->reg_next) {
+		if (uhmm__mm_inert(mm) ||
+		    !__atomic_load_n(&mm->users, __ATOMIC_RELAXED))
+			continue;
+		uhmm_mm_grab(mm);
+		out[n++] = mm;
+	}
+	uhmm__mutex_unlock(&registry.lock);
+	return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* References                                                          */
 

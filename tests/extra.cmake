@@ -43,6 +43,8 @@ endforeach()
 set(_map ${PROJECT_SOURCE_DIR}/src/uhmm.map)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_map})
 file(STRINGS ${_map} _map_lines REGEX "^[ \t]*uhmm_[A-Za-z0-9_]*;")
+# uhmm__* names in the map are the UHMM_PRIVATE node: not API, not in headers.
+list(FILTER _map_lines EXCLUDE REGEX "uhmm__")
 set(_api_list "")
 foreach(l ${_map_lines})
   string(REGEX REPLACE "^[ \t]*(uhmm_[A-Za-z0-9_]*);.*" "\\1" sym "${l}")

@@ -163,6 +163,37 @@ static void public_api_resolves_by_name_and_version(void **state)
 	dlclose(h);
 }
 
+/*
+ * The UHMM_PRIVATE version node (src/uhmm.map): internal interfaces between
+ * uhmm's own libraries, exported by name and nothing else.
+ */
+static const char *const private_api[] = {
+	"uhmm__mm_grab_live", "uhmm__os_vma_find",
+};
+
+static bool is_private_api(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(private_api) / sizeof(private_api[0]); i++)
+		if (strcmp(name, private_api[i]) == 0)
+			return true;
+	return false;
+}
+
+static void private_api_only_under_its_version(void **state)
+{
+	void *h = dlopen(lib_path(), RTLD_NOW | RTLD_NOLOAD);
+	size_t i;
+
+	assert_non_null(h);
+	for (i = 0; i < sizeof(private_api) / sizeof(private_api[0]); i++) {
+		check_resolves(h, private_api[i], "UHMM_PRIVATE");
+		assert_null(dlvsym(h, private_api[i], "UHMM_0.1"));
+	}
+	dlclose(h);
+}
+
 static void only_public_api_is_exported(void **state)
 {
 	struct elf_file f;
@@ -177,7 +208,7 @@ static void only_public_api_is_exported(void **state)
 			continue;
 		name = sym_name(&dyn, i);
 		if (strncmp(name, "uhmm_", 5) != 0 ||
-		    strncmp(name, "uhmm__", 6) == 0)
+		    (strncmp(name, "uhmm__", 6) == 0 && !is_private_api(name)))
 			fail_msg("exported symbol outside the API: %s", name);
 		exported++;
 	}
@@ -228,6 +259,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(api_comes_from_the_shared_library),
 		cmocka_unit_test(public_api_resolves_by_name_and_version),
+		cmocka_unit_test(private_api_only_under_its_version),
 		cmocka_unit_test(only_public_api_is_exported),
 		cmocka_unit_test(internal_symbols_are_hidden),
 	};

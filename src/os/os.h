@@ -55,6 +55,7 @@ struct uhmm__vma {
  * -errno on failure.  Uses the PROCMAP_QUERY ioctl (6.11+) or parses
  * /proc/self/maps (UHMM_VMA=query|maps overrides the run-time choice).
  */
+__attribute__((visibility("default")))	/* UHMM_PRIVATE: capture uses it */
 int uhmm__os_vma_find(unsigned long addr, struct uhmm__vma *vma);
 
 /* Which VMA reader is in use: "procmap_query" or "proc_maps". */
