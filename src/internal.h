@@ -4,7 +4,7 @@
  *
  * Lock order (the only place it is written down):
  *
- *     uhmm__registry.lock          (list of live mm handles; fork prepare)
+ *     registry.lock (mm.c)         (live mm handles, an RCU list; fork prepare)
  *       -> mm->subs_lock           (whole-space subscription list writers)
  *         -> mm->itree_lock        (interval tree, sequence, deferred list)
  *           -> deferred.lock       (notifier.c: deferred-free counts; a leaf)
@@ -162,8 +162,9 @@ struct uhmm_mm {
 	struct uhmm_interval_sub *deferred;	/* under itree_lock */
 
 	/* Registry of live handles (for fork and capture). */
-	struct uhmm_mm *reg_next;	/* under uhmm__registry.lock */
-	struct uhmm_mm *reg_prev;	/* under uhmm__registry.lock */
+	struct uhmm_mm *reg_next;	/* RCU; written under registry lock */
+	struct uhmm_mm *reg_prev;	/* under registry lock */
+	struct uhmm__rcu_head rcu;	/* deferred free after unlinking */
 };
 
 /* Incremented in the child after every fork(); handles made under an older

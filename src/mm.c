@@ -22,6 +22,12 @@ static struct {
 static __thread struct uhmm_mm *used_mm;
 static pthread_key_t use_key;
 
+/*
+ * The registry is an RCU list: capture walks it from hook paths without a
+ * lock (uhmm__mm_grab_live), writers hold registry.lock.  Readers follow
+ * reg_next only, so unlinking keeps the removed node's reg_next intact and
+ * the node is freed after a grace period.
+ */
 static void registry_add(struct uhmm_mm *mm)
 {
 	uhmm__mutex_lock(&registry.lock);
@@ -29,7 +35,7 @@ static void registry_add(struct uhmm_mm *mm)
 	mm->reg_next = registry.head;
 	if (registry.head)
 		registry.head->reg_prev = mm;
-	registry.head = mm;
+	uhmm__rcu_assign(registry.head, mm);	/* publishes @mm's fields */
 	uhmm__mutex_unlock(&registry.lock);
 }
 
@@ -37,9 +43,9 @@ static void registry_del(struct uhmm_mm *mm)
 {
 	uhmm__mutex_lock(&registry.lock);
 	if (mm->reg_prev)
-		mm->reg_prev->reg_next = mm->reg_next;
+		uhmm__rcu_assign(mm->reg_prev->reg_next, mm->reg_next);
 	else
-		registry.head = mm->reg_next;
+		uhmm__rcu_assign(registry.head, mm->reg_next);
 	if (mm->reg_next)
 		mm->reg_next->reg_prev = mm->reg_prev;
 	uhmm__mutex_unlock(&registry.lock);
@@ -60,12 +66,22 @@ static struct uhmm_mm *mm_alloc(void)
 	return mm;
 }
 
-static void mm_free(struct uhmm_mm *mm)
+static void mm_free_rcu(struct uhmm__rcu_head *head)
 {
-	registry_del(mm);
+	struct uhmm_mm *mm = (struct uhmm_mm *)((char *)head -
+						offsetof(struct uhmm_mm, rcu));
+
+	uhmm__rcu_callback_begin();
 	uhmm__interval_mm_destroy(mm);
 	uhmm__mutex_destroy(&mm->subs_lock);
 	free(mm);
+}
+
+/* Unlink now; free once no registry walker can still be looking at it. */
+static void mm_free(struct uhmm_mm *mm)
+{
+	registry_del(mm);
+	uhmm__rcu_call(&mm->rcu, mm_free_rcu);
 }
 
 int uhmm_mm_create(struct uhmm_mm **out)
@@ -124,26 +140,43 @@ struct uhmm_mm *uhmm_mm_current(void)
 	return process_mm_slow();
 }
 
+/* A count reference unless the struct is already on its way to be freed. */
+static bool grab_not_zero(struct uhmm_mm *mm)
+{
+	int old = __atomic_load_n(&mm->count, __ATOMIC_RELAXED);
+
+	do {
+		if (old <= 0)
+			return false;
+		if (unlikely(old == INT_MAX))
+			UHMM_DIE("uhmm_mm count overflow");
+	} while (!__atomic_compare_exchange_n(&mm->count, &old, old + 1, true,
+					      __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
 /*
  * For capture: grab every live handle of this process (not inert, teardown
- * not begun) into @out, at most @max, so a change can be announced to each
- * without holding registry.lock across callbacks.  Never allocates.
- * Return: how many were grabbed; the caller drops each.
+ * not begun) into @out, at most @max, so a change can be announced to each.
+ * Lock-free (an RCU walk) and allocation-free: it runs on hook paths, also
+ * in signal handlers.  Return: how many were grabbed; the caller drops each.
  */
 int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
 {
 	struct uhmm_mm *mm;
 	int n = 0;
 
-	uhmm__mutex_lock(&registry.lock);
-	for (mm = registry.head; mm && n < max; mm = mm->reg_next) {
+	uhmm__rcu_read_lock();
+	for (mm = uhmm__rcu_deref(registry.head); mm && n < max;
+	     mm = uhmm__rcu_deref(mm->reg_next)) {
 		if (uhmm__mm_inert(mm) ||
 		    !__atomic_load_n(&mm->users, __ATOMIC_RELAXED))
 			continue;
-		uhmm_mm_grab(mm);
-		out[n++] = mm;
+		if (grab_not_zero(mm))
+			out[n++] = mm;
 	}
-	uhmm__mutex_unlock(&registry.lock);
+	uhmm__rcu_read_unlock();
 	return n;
 }
 

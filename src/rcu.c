@@ -105,6 +105,12 @@ void uhmm__rcu_call(struct uhmm__rcu_head *head,
 
 void uhmm__rcu_callback_begin(void)
 {
+#ifdef UHMM_URCU_MB
+	/* Callbacks run in liburcu's call_rcu thread, which liburcu has
+	 * registered itself: a callback that queues another must not
+	 * register it a second time. */
+	registered = true;
+#endif
 	tsan_acquire();
 }
 
