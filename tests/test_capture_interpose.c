@@ -6,7 +6,7 @@
  * read back; for a change that only drops write access, a write succeeds).
  * Had the announcement come after the change, that read would fault or
  * return zeroes.  Also: other threads, a library dlopen()ed later, raw
- * syscall(), and what interposition cannot see (free() of a large chunk).
+ * syscall(), and what only entry patching sees (free() of a large chunk).
  *
  * UHMM_TEST_LINK: interpose
  */
@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <malloc.h>
 
 #include "harness.h"
 #include <uhmm/uhmm.h>
@@ -627,22 +629,20 @@ static void each_handle_is_told_up_to_the_cap(void **state)
 }
 
 /*
- * The gap interposition cannot close: glibc's free() unmaps a chunk above
- * the mmap threshold with its internal munmap, which no PLT lookup reaches.
- * The change is real (the pages are gone) and nobody is told.  Entry
- * patching (the rest of issue 3) is what will catch it; when it does, this
- * test must be turned around.
+ * glibc's free() unmaps a chunk above the mmap threshold with its internal
+ * munmap, which no PLT lookup reaches: interposition alone cannot see it.
+ * Entry patching (src/capture/patch.c, on by default) rewrites munmap
+ * itself and catches it, before the change.  Both are checked: this
+ * process runs with the default, and the same test is run again in a
+ * child with UHMM_CAPTURE=interpose, where it must NOT be caught.
  */
-static void free_of_a_large_chunk_is_not_caught(void **state)
+static void free_of_a_large_chunk_once(bool expect_caught)
 {
 	size_t len = 4u << 20;	/* far above the default 128 KiB threshold */
 	unsigned long page, vec;
 	unsigned char *m;
 	static struct rec x;
 
-#ifdef TEST_SANITIZER
-	SKIP("the sanitizer's allocator replaces glibc's free()");
-#endif
 	m = malloc(len);
 	assert_non_null(m);
 	page = ((unsigned long)m + ps()) & ~(ps() - 1);
@@ -652,9 +652,48 @@ static void free_of_a_large_chunk_is_not_caught(void **state)
 	/* mincore() fails with ENOMEM: the page really is unmapped ... */
 	assert_int_equal(mincore((void *)page, ps(), (unsigned char *)&vec), -1);
 	assert_int_equal(errno, ENOMEM);
-	/* ... and interposition did not see it. */
-	assert_int_equal(calls(&x), 0);
+	if (expect_caught) {	/* ... told before it happened ... */
+		assert_int_equal(calls(&x), 1);
+		assert_int_equal(x.event, UHMM_EVENT_UNMAP);
+		assert_int_equal(x.seen, MARK);
+	} else			/* ... or, by interposition alone, not at all */
+		assert_int_equal(calls(&x), 0);
 	unwatch(&x);
+}
+
+/* This test again, in a child with UHMM_CAPTURE=interpose. */
+static void run_interpose_only_child(void)
+{
+	char *argv[] = { "test_capture_interpose",
+			 "free_of_a_large_chunk_caught_only_by_patching", NULL };
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("UHMM_CAPTURE", "interpose", 1);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void free_of_a_large_chunk_caught_only_by_patching(void **state)
+{
+	const char *mode = getenv("UHMM_CAPTURE");
+
+#ifdef TEST_SANITIZER
+	SKIP("the sanitizer's allocator replaces glibc's free()");
+#endif
+	if (mode && !strcmp(mode, "interpose")) {
+		free_of_a_large_chunk_once(false);
+		return;
+	}
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);	/* no dynamic threshold */
+	free_of_a_large_chunk_once(true);
+	run_interpose_only_child();
 }
 
 int main(int argc, char **argv)
@@ -687,7 +726,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(raw_syscall_routes_are_caught),
 		cmocka_unit_test(raw_syscall_errors_reach_the_caller),
 		cmocka_unit_test(each_handle_is_told_up_to_the_cap),
-		cmocka_unit_test(free_of_a_large_chunk_is_not_caught),
+		cmocka_unit_test(free_of_a_large_chunk_caught_only_by_patching),
 	};
 
 	return HARNESS_MAIN(tests);

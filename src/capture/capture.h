@@ -4,12 +4,15 @@
  * about to change the address space into uhmm_invalidate_range_start()
  * before it and uhmm_invalidate_range_end() after it.
  *
- * Three parts, one file each:
+ * The parts:
  *   routes.c     pure: which range a call changes, with which event, or
  *                that it changes nothing (no system call, no state);
  *   dispatch.c   announces one change to every live handle of the process;
  *   interpose*.c the symbol wrappers (libuhmm-interpose.so): route, begin,
- *                the real call, end.
+ *                the real call, end; a pass-through for a patched function;
+ *   patch*.c     libc's own entries rewritten to jump to replacements that
+ *                route, begin, make the system call, end (patch.h), which
+ *                also catches glibc's internal calls.
  *
  * A wrapper looks like this (errno is the real call's on return):
  *

@@ -16,14 +16,20 @@
 #include "../os/linux/raw.h"
 #include "capture.h"
 #include "interpose.h"
+#include "patch.h"
 
 #define RAW(nr, a0, a1, a2, a3, a4, a5)                                    \
 	uhmm__raw_result(uhmm__raw_syscall(uhmm__raw_nr(nr), (long)(a0),   \
 					   (long)(a1), (long)(a2),          \
 					   (long)(a3), (long)(a4), (long)(a5)))
 
-/* A span, or NULL when capture is off or nothing existing changes. */
-#define ROUTE(s, call) ((uhmm__capture_on() && (call)) ? (s) : NULL)
+/*
+ * A span, or NULL when capture is off, when libc's function @fn is patched
+ * (it announces the change itself: patch.h), or nothing existing changes.
+ */
+#define ROUTE(fn, s, call)                                                 \
+	((uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_##fn) && (call)) \
+		 ? (s) : NULL)
 
 static void *call_mmap(void *(*fn)(void *, size_t, int, int, int, off_t),
 		       void *addr, size_t len, int prot, int flags, int fd,
@@ -42,7 +48,7 @@ static void *mmap_common(bool is64, void *addr, size_t len, int prot,
 	struct uhmm__span s;
 	void *ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__route_mmap(&s,
+	uhmm__change_begin(&c, ROUTE(MMAP64, &s, uhmm__route_mmap(&s,
 				(unsigned long)addr, len, flags)));
 	ret = call_mmap(r ? (is64 ? r->mmap64 : r->mmap) : NULL, addr, len,
 			prot, flags, fd, off);
@@ -69,7 +75,7 @@ UHMM__WRAPPER int munmap(void *addr, size_t len)
 	struct uhmm__span s;
 	int ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__route_munmap(&s,
+	uhmm__change_begin(&c, ROUTE(MUNMAP, &s, uhmm__route_munmap(&s,
 				(unsigned long)addr, len)));
 	ret = (r && r->munmap) ? r->munmap(addr, len) :
 				 (int)RAW(UHMM__NR_MUNMAP, addr, len, 0, 0, 0, 0);
@@ -102,7 +108,7 @@ UHMM__WRAPPER void *mremap(void *old, size_t old_size, size_t new_size,
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (uhmm__capture_on())
+	if (uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_MREMAP))
 		n = uhmm__route_mremap(s, (unsigned long)old, old_size,
 				       new_size, flags,
 				       (unsigned long)new_addr);
@@ -121,7 +127,7 @@ UHMM__WRAPPER int madvise(void *addr, size_t len, int advice)
 	struct uhmm__span s;
 	int ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__route_madvise(&s,
+	uhmm__change_begin(&c, ROUTE(MADVISE, &s, uhmm__route_madvise(&s,
 				(unsigned long)addr, len, advice)));
 	ret = (r && r->madvise) ? r->madvise(addr, len, advice) :
 		(int)RAW(UHMM__NR_MADVISE, addr, len, advice, 0, 0, 0);
@@ -136,7 +142,7 @@ UHMM__WRAPPER int mprotect(void *addr, size_t len, int prot)
 	struct uhmm__span s;
 	int ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__route_mprotect(&s,
+	uhmm__change_begin(&c, ROUTE(MPROTECT, &s, uhmm__route_mprotect(&s,
 				(unsigned long)addr, len, prot)));
 	ret = (r && r->mprotect) ? r->mprotect(addr, len, prot) :
 		(int)RAW(UHMM__NR_MPROTECT, addr, len, prot, 0, 0, 0);
@@ -151,8 +157,8 @@ UHMM__WRAPPER int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 	struct uhmm__span s;
 	int ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__route_mprotect(&s,
-				(unsigned long)addr, len, prot)));
+	uhmm__change_begin(&c, ROUTE(PKEY_MPROTECT, &s,
+		uhmm__route_mprotect(&s, (unsigned long)addr, len, prot)));
 	ret = (r && r->pkey_mprotect) ?
 		r->pkey_mprotect(addr, len, prot, pkey) :
 		(int)RAW(UHMM__NR_PKEY_MPROTECT, addr, len, prot, pkey, 0, 0);

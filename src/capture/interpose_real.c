@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "patch.h"
 
 enum { NONE, BUSY, READY };
 
@@ -102,7 +103,9 @@ long uhmm__raw_result(long ret)
 	return ret;
 }
 
+/* Resolve the real functions, then patch libc's entries (patch.h). */
 __attribute__((constructor)) static void interpose_init(void)
 {
 	uhmm__real_get();
+	uhmm__patch_init();
 }

@@ -6,9 +6,10 @@
  * same calls made by number and passes everything else straight through.
  *
  * glibc's malloc grows and trims the heap with its internal __sbrk, not
- * through the PLT, so heap trimming inside free() and malloc_trim() is not
- * seen here (docs/capture.md).  brk and sbrk forward to glibc's own, which
- * keep the cached break (__curbrk) right; a raw brk would leave it stale.
+ * through the PLT: only entry patching of __brk sees that (patch.h); when
+ * brk is patched, these two pass through (glibc's sbrk calls __brk).
+ * brk and sbrk forward to glibc's own, which keep the cached break
+ * (__curbrk) right; a raw brk would leave it stale.
  */
 #include <stdarg.h>
 #include <sys/shm.h>
@@ -18,11 +19,15 @@
 #include "../os/linux/raw.h"
 #include "capture.h"
 #include "interpose.h"
+#include "patch.h"
 
 extern void *__sbrk(intptr_t incr);	/* glibc: the PLT-free sbrk */
 
-/* A span, or NULL when capture is off or nothing existing changes. */
-#define ROUTE(s, call) ((uhmm__capture_on() && (call)) ? (s) : NULL)
+/* A span, or NULL when capture is off, @fn is patched (patch.h) or
+ * nothing existing changes. */
+#define ROUTE(fn, s, call)                                                 \
+	((uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_##fn) && (call)) \
+		 ? (s) : NULL)
 
 #define RAW(nr, a0, a1, a2, a3, a4, a5)                                    \
 	uhmm__raw_result(uhmm__raw_syscall(uhmm__raw_nr(nr), (long)(a0),   \
@@ -48,6 +53,7 @@ UHMM__WRAPPER void *sbrk(intptr_t incr)
 	void *ret;
 
 	hit = incr < 0 && uhmm__capture_on() &&
+	      !uhmm__patched(UHMM__PATCH_BRK) &&
 	      uhmm__route_sbrk(&s, cur_brk(r), incr);
 	uhmm__change_begin(&c, hit ? &s : NULL);
 	ret = call_sbrk(r, incr);
@@ -64,7 +70,7 @@ UHMM__WRAPPER int brk(void *addr)
 	bool hit = false;
 	int ret;
 
-	if (uhmm__capture_on()) {
+	if (uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_BRK)) {
 		cur = cur_brk(r);
 		hit = uhmm__route_brk(&s, cur, (unsigned long)addr);
 	}
@@ -82,7 +88,8 @@ UHMM__WRAPPER int brk(void *addr)
 static bool shmat_span(struct uhmm__span *s, int id, unsigned long addr,
 		       int flags)
 {
-	if (!(flags & SHM_REMAP) || !uhmm__capture_on())
+	if (!(flags & SHM_REMAP) || !uhmm__capture_on() ||
+	    uhmm__patched(UHMM__PATCH_SHMAT))
 		return false;
 	return uhmm__route_shmat(s, addr, flags, uhmm__os_shm_size(id));
 }
@@ -123,7 +130,7 @@ UHMM__WRAPPER int shmdt(const void *addr)
 	struct uhmm__span s;
 	int ret;
 
-	uhmm__change_begin(&c, ROUTE(&s, uhmm__shmdt_span(&s,
+	uhmm__change_begin(&c, ROUTE(SHMDT, &s, uhmm__shmdt_span(&s,
 				(unsigned long)addr)));
 	ret = (r && r->shmdt) ? r->shmdt(addr) :
 		(int)RAW(UHMM__NR_SHMDT, addr, 0, 0, 0, 0, 0);
