@@ -65,7 +65,7 @@ static const char *munmap_binding(void)
 void cov_print_header(const struct cov_run *run)
 {
 	static const char *const fns[] = { "munmap", "mremap", "madvise",
-					   "mprotect", "sbrk" };
+					   "mprotect", "brk" };
 	struct utsname u;
 	unsigned int i;
 

@@ -391,9 +391,9 @@ const struct cov_route cov_routes[] = {
 	{ "realloc-mremap", MALLOC_KINDS, CLAIM_GAP, MALLOC_WHY,
 	  cov_realloc_setup, 0, 0, cov_realloc, "mremap" },
 	{ "free-trim", TRIM_KINDS, CLAIM_GAP, MALLOC_WHY,
-	  cov_free_trim_setup, 0, 0, cov_free_trim, "sbrk" },
+	  cov_free_trim_setup, 0, 0, cov_free_trim, "brk" },	/* __sbrk -> __brk */
 	{ "malloc-trim", TRIM_KINDS, CLAIM_GAP, MALLOC_WHY,
-	  cov_malloc_trim_setup, 0, 0, cov_malloc_trim, "sbrk" },
+	  cov_malloc_trim_setup, 0, 0, cov_malloc_trim, "madvise" },	/* mtrim */
 	{ "sys-munmap", K_MAPS, CLAIM_BEFORE, MAPS_WHY, NULL, 2, 0,
 	  do_sys_munmap, NULL },
 	{ "sys-mremap", K_MAPS, CLAIM_BEFORE, MAPS_WHY, NULL, 2, 1,
