@@ -87,6 +87,7 @@ int bench_seq(void);
 int bench_dispatch(void);
 int bench_snapshot(void);
 int bench_fault(void);
+int bench_capture(void);
 /* The half of the snapshot group that runs in a re-executed child. */
 int bench_snapshot_child(void);
 

@@ -26,6 +26,8 @@ static const struct group groups[] = {
 	{ "dispatch", "invalidation dispatch by interval count", bench_dispatch },
 	{ "snapshot", "range snapshot vs raw pagemap reads", bench_snapshot },
 	{ "fault", "range write fault vs MADV_POPULATE_WRITE", bench_fault },
+	{ "capture", "mmap/munmap with capture vs bare and UCX's UCM",
+	  bench_capture },
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -19,8 +19,10 @@ set -euo pipefail
 # build-essential brings gcc, g++, make and libc6-dev (and with gcc the
 # sanitizer runtimes); g++ is named too because CMake enables C++ (the header
 # test).  liburing-dev is for the io_uring work that is planned.
+# libucx-dev gives uhmm-bench's capture figures UCX's UCM to compare with
+# (without it they are skipped).
 REQUIRED=(build-essential g++ cmake ninja-build pkg-config
-	  liburcu-dev libcmocka-dev liburing-dev)
+	  liburcu-dev libcmocka-dev liburing-dev libucx-dev)
 OPTIONAL=(clang)
 
 want_optional=${UHMM_DEPS_OPTIONAL:-0}
