@@ -128,6 +128,7 @@ int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 	sub->it_last = start + (length - 1);
 	sub->ops = ops;
 	sub->mm = mm;
+	sub->owner_lock = NULL;
 	uhmm_mm_grab(mm);	/* pairs with the drop in remove */
 
 	uhmm__mutex_lock(&mm->itree_lock);
@@ -208,12 +209,41 @@ unsigned long uhmm_interval_read_begin(struct uhmm_interval_sub *sub)
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 
+void uhmm_interval_sub_set_owner_lock(struct uhmm_interval_sub *sub,
+				      pthread_mutex_t *lock)
+{
+	__atomic_store_n(&sub->owner_lock, lock, __ATOMIC_RELAXED);
+}
+
+/*
+ * Debug: the changing thread must not hold the lock the callback takes
+ * (glibc records a mutex's owning thread id in __data.__owner).
+ */
+static void check_owner_lock(struct uhmm_interval_sub *sub)
+{
+#ifdef UHMM_DEBUG
+	pthread_mutex_t *lock = __atomic_load_n(&sub->owner_lock,
+						__ATOMIC_RELAXED);
+
+	if (lock && __atomic_load_n(&lock->__data.__owner, __ATOMIC_RELAXED) ==
+		    uhmm__os_gettid())
+		UHMM_DIE("memory an interval subscription mirrors changed while "
+			 "this thread holds the subscription's owner lock: "
+			 "->invalidate() would wait for it forever; never hold "
+			 "the owner lock across free(), munmap() or other "
+			 "changes of memory");
+#else
+	(void)sub;
+#endif
+}
+
 static int invalidate_one(struct uhmm_interval_sub *sub,
 			  const struct uhmm_notifier_range *r,
 			  unsigned long cur_seq)
 {
 	bool ok;
 
+	check_owner_lock(sub);
 	uhmm__cb_enter();
 	ok = sub->ops->invalidate(sub, r, cur_seq);
 	uhmm__cb_exit();

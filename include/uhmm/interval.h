@@ -73,6 +73,8 @@
 #ifndef UHMM_INTERVAL_H
 #define UHMM_INTERVAL_H
 
+#include <pthread.h>
+
 #include <uhmm/common.h>
 #include <uhmm/invalidate.h>
 
@@ -117,6 +119,7 @@ struct uhmm_interval_sub {
 	struct uhmm_mm *mm;		/* immutable while inserted */
 	struct uhmm_interval_sub *deferred_next;	/* under interval lock */
 	unsigned long invalidate_seq;	/* atomic; see the protocol above */
+	pthread_mutex_t *owner_lock;	/* atomic; debug check, may be NULL */
 };
 
 /**
@@ -153,6 +156,24 @@ uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
  * it.  -EDEADLK from a callback; -EINVAL if @sub is not inserted.
  */
 UHMM_API int uhmm_interval_sub_remove(struct uhmm_interval_sub *sub);
+
+/**
+ * uhmm_interval_sub_set_owner_lock() - name the lock ->invalidate() takes.
+ * @sub: an inserted subscription (insert forgets any earlier setting).
+ * @lock: the owner's mutex that ->invalidate() locks, or NULL to forget it.
+ *
+ * An owner that holds its update lock across free(), munmap() or any other
+ * call that changes memory @sub covers deadlocks: the change runs
+ * ->invalidate() in that very thread, which waits for the lock forever.
+ * With the lock named, debug builds (UHMM_DEBUG) check before every
+ * ->invalidate() of @sub that the changing thread does not hold it, and
+ * abort with a message naming the rule instead of hanging.  Release builds
+ * keep the setting and skip the check.
+ *
+ * Context: any thread; never blocks.
+ */
+UHMM_API void uhmm_interval_sub_set_owner_lock(struct uhmm_interval_sub *sub,
+					      pthread_mutex_t *lock);
 
 /**
  * uhmm_interval_read_begin() - begin building translations of @sub's range.
