@@ -101,12 +101,18 @@ bool uhmm__route_shmdt(struct uhmm__span *s, unsigned long addr,
 /**
  * struct uhmm__change - one change being announced, on the caller's stack.
  * @n: how many handles were started (each gets its end).
+ * @making: true from begin to end: this thread is making @span.
+ * @span: what was announced.
+ * @outer: the change this thread was making when this one began.
  * @range: the range each started handle saw (range_end needs the same one).
  *
  * Private to dispatch.c; callers only pass it to begin and end.
  */
 struct uhmm__change {
 	int n;
+	bool making;
+	struct uhmm__span span;
+	const struct uhmm__change *outer;
 	struct uhmm_notifier_range range[UHMM__CAPTURE_MAX_MM];
 };
 
@@ -120,6 +126,11 @@ struct uhmm__change {
  * UHMM_RANGE_BLOCKABLE on each, with no uhmm lock held.  A handle whose
  * start fails (-ESRCH: inert after fork or torn down meanwhile; -EINVAL)
  * is dropped and not ended; -EAGAIN cannot happen with BLOCKABLE.
+ *
+ * A span inside the change this thread is already making (between that
+ * change's begin and end, outside its callbacks) announces nothing: it is
+ * the same change reaching us again through another layer, such as another
+ * library's munmap hook calling libc's syscall() under our munmap wrapper.
  *
  * Context: any thread, also inside a callback (nested changes are
  * allowed); never allocates; errno is preserved.

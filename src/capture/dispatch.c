@@ -17,6 +17,20 @@
 
 static unsigned long missed;	/* atomic: handles not told, past the cap */
 
+/*
+ * The change this thread is making: set once its callbacks have run, reset
+ * before its end callbacks run, so changes made BY callbacks are never
+ * mistaken for the change itself.
+ */
+static __thread const struct uhmm__change *making;
+
+static bool already_announced(const struct uhmm__span *s)
+{
+	const struct uhmm__change *m = making;
+
+	return m && s->start >= m->span.start && s->end <= m->span.end;
+}
+
 unsigned long uhmm__capture_missed(void)
 {
 	return __atomic_load_n(&missed, __ATOMIC_RELAXED);
@@ -63,7 +77,8 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 	int i, n;
 
 	c->n = 0;
-	if (!s) {
+	c->making = false;
+	if (!s || already_announced(s)) {
 		errno = saved;
 		return;
 	}
@@ -75,6 +90,10 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 	}
 	for (i = 0; i < n; i++)
 		begin_one(c, mm[i], s);
+	c->span = *s;
+	c->outer = making;
+	c->making = true;
+	making = c;
 	errno = saved;
 }
 
@@ -83,6 +102,10 @@ void uhmm__change_end(struct uhmm__change *c)
 	int saved = errno;
 	int i;
 
+	if (c->making) {
+		making = c->outer;
+		c->making = false;
+	}
 	/* In reverse, as nested changes end. */
 	for (i = c->n - 1; i >= 0; i--) {
 		uhmm_invalidate_range_end(&c->range[i]);
