@@ -203,6 +203,27 @@ void uhmm__notifier_fork_child(void);
  */
 UHMM_API int uhmm__mm_grab_live(struct uhmm_mm **out, int max);
 
+/*
+ * Capture's view of the interval subscriptions (src/interval.c; exported in
+ * UHMM_PRIVATE for libuhmm-interpose.so's userfaultfd mechanism,
+ * src/capture/uffd.c, which registers the memory they cover).
+ *
+ * uhmm__itree_changed_hook: if set, called with no lock held at the end of
+ * every uhmm_interval_sub_insert() and _remove() that succeeded, in the
+ * caller's thread (never from a callback: those calls refuse to run there).
+ * It is not called when a deferred insert or remove is applied at the end
+ * of an invalidation: that end may run inside free(), and
+ * uhmm__interval_ranges() already reports pending inserts.  Set once, by a
+ * constructor, before any subscription exists.
+ *
+ * uhmm__interval_ranges(): copy [start, last] of up to @max subscriptions
+ * of @mm (in the tree or pending insertion) into @out, under itree_lock.
+ * Return: how many there are (may exceed @max: only @max were copied).
+ */
+UHMM_API extern void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm);
+UHMM_API int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long (*out)[2],
+				   int max);
+
 /* Fork handling (src/mm.c). */
 void uhmm__fork_prepare(void);
 void uhmm__fork_parent(void);
