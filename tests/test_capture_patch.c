@@ -20,67 +20,7 @@
 #include <uhmm/uhmm.h>
 #include "capture/patch.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TEST_SANITIZER 1
-#endif
-
-#define MARK 0x5a
-
-/* One interval subscription that records what it was told (static). */
-struct rec {
-	struct uhmm_interval_sub sub;
-	int calls;			/* atomic */
-	unsigned long start, end;
-	int event;
-	volatile unsigned char *probe;	/* read in the callback */
-	int seen;
-};
-
-static bool rec_invalidate(struct uhmm_interval_sub *sub,
-			   const struct uhmm_notifier_range *r,
-			   unsigned long cur_seq)
-{
-	struct rec *x = (struct rec *)sub;
-
-	uhmm_interval_set_seq(sub, cur_seq);
-	if (r->event == UHMM_EVENT_RELEASE)
-		return true;
-	x->start = r->start;
-	x->end = r->end;
-	x->event = r->event;
-	if (x->probe)
-		x->seen = *x->probe;	/* still mapped: told before */
-	__atomic_add_fetch(&x->calls, 1, __ATOMIC_SEQ_CST);
-	return true;
-}
-
-static const struct uhmm_interval_sub_ops rec_ops = {
-	.invalidate = rec_invalidate,
-};
-
-static unsigned long ps(void)
-{
-	return uhmm_page_size();
-}
-
-static int calls(struct rec *x)
-{
-	return __atomic_load_n(&x->calls, __ATOMIC_SEQ_CST);
-}
-
-static void watch(struct rec *x, void *addr, size_t len)
-{
-	memset(x, 0, sizeof(*x));
-	x->probe = addr;
-	assert_int_equal(uhmm_interval_sub_insert(&x->sub, uhmm_mm_current(),
-						  (unsigned long)addr, len,
-						  &rec_ops), 0);
-}
-
-static void unwatch(struct rec *x)
-{
-	assert_int_equal(uhmm_interval_sub_remove(&x->sub), 0);
-}
+#include "capture_rec.h"
 
 static void *page_in(void *p)
 {
