@@ -20,9 +20,11 @@ set -euo pipefail
 # sanitizer runtimes); g++ is named too because CMake enables C++ (the header
 # test).  liburing-dev is for the io_uring work that is planned.
 # libucx-dev gives uhmm-bench's capture figures UCX's UCM to compare with
-# (without it they are skipped).
+# (without it they are skipped).  libfabric-dev and libibverbs-dev: the
+# registration cache's ibverbs backend and the libfabric bridge.
 REQUIRED=(build-essential g++ cmake ninja-build pkg-config
-	  liburcu-dev libcmocka-dev liburing-dev libucx-dev)
+	  liburcu-dev libcmocka-dev liburing-dev libucx-dev
+	  libfabric-dev libibverbs-dev)
 OPTIONAL=(clang)
 
 want_optional=${UHMM_DEPS_OPTIONAL:-0}
