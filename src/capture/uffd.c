@@ -161,7 +161,8 @@ static void sync_mm(struct uhmm_mm *mm)
 	for (i = 0; i < n; i++) {
 		s = ranges[i][0] & -ps;
 		e = ranges[i][1] >= -ps ? -ps : (ranges[i][1] + ps) & -ps;
-		/* The hull first: an event may come as soon as it is registered. */
+		/* The hull first: an event may come as soon as it is
+		 * registered. */
 		uhmm__uffd_hull_add(s, e);
 		register_range(s, e);
 	}

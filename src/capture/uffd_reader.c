@@ -43,8 +43,11 @@ struct batch {
 static void wide_begin(struct batch *b)
 {
 	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM];
-	unsigned long lo = __atomic_load_n(&uhmm__uffd_hull.lo, __ATOMIC_ACQUIRE);
-	unsigned long hi = __atomic_load_n(&uhmm__uffd_hull.hi, __ATOMIC_ACQUIRE);
+	unsigned long lo = __atomic_load_n(&uhmm__uffd_hull.lo,
+					   __ATOMIC_ACQUIRE);
+	unsigned long hi = __atomic_load_n(&uhmm__uffd_hull.hi,
+					   __ATOMIC_ACQUIRE);
+	const unsigned int flags = UHMM_RANGE_AFTER | UHMM_RANGE_BLOCKABLE;
 	int i, n;
 
 	b->n = 0;
@@ -54,9 +57,8 @@ static void wide_begin(struct batch *b)
 	for (i = 0; i < n; i++) {
 		struct uhmm_notifier_range *r = &b->wide[b->n];
 
-		uhmm_notifier_range_init(r, UHMM_EVENT_UNMAP,
-					 UHMM_RANGE_AFTER | UHMM_RANGE_BLOCKABLE,
-					 mm[i], lo, hi);
+		uhmm_notifier_range_init(r, UHMM_EVENT_UNMAP, flags, mm[i],
+					 lo, hi);
 		if (uhmm_invalidate_range_start(r) == 0)
 			b->n++;
 		else
