@@ -127,6 +127,11 @@ UHMM_API void uhmm_dmirror_close(struct uhmm_dmirror *dev);
  * Return: 0; -EFAULT (a page has no mapping or no read access, or the memory
  * vanished under the copy); -EINVAL (bad command: NULL, unaligned, npages 0,
  * overflow); -ESRCH (the address space has been torn down); -ENOMEM.
+ * Also -EFAULT when @cmd->ptr is not a writable buffer of npages pages, or
+ * the range lies above what the device maps (2^48 with 4 KiB pages); and
+ * -EBUSY when changes kept hitting a chunk for over a second (the kernel's
+ * HMM_RANGE_DEFAULT_TIMEOUT).  @cmd->cpages counts the pages copied before
+ * an error.
  */
 UHMM_API UHMM_MUST_CHECK int uhmm_dmirror_read(struct uhmm_dmirror *dev,
 					       struct uhmm_dmirror_cmd *cmd);
@@ -151,10 +156,32 @@ UHMM_API UHMM_MUST_CHECK int uhmm_dmirror_write(struct uhmm_dmirror *dev,
  * @dev: the device.
  * @cmd: addr, ptr (npages bytes), npages in; cpages out.
  *
- * Return: 0; -EINVAL; -ESRCH; -ENOMEM.
+ * Return: 0; -EINVAL; -ESRCH; -ENOMEM.  Also -EFAULT (@cmd->ptr is not a
+ * writable buffer of npages bytes) and -EBUSY (as uhmm_dmirror_read()).
  */
 UHMM_API UHMM_MUST_CHECK int uhmm_dmirror_snapshot(struct uhmm_dmirror *dev,
 						   struct uhmm_dmirror_cmd *cmd);
+
+/**
+ * uhmm_dmirror_lookup() - the device's own entry for one page.
+ * @dev: the device.
+ * @addr: an address in the page.
+ * @pfn: out, may be NULL: the frame number the CPU mapped at @addr when the
+ *	entry was made (0 when the process cannot read frame numbers: it needs
+ *	CAP_SYS_ADMIN).
+ *
+ * For checkers: an entry whose frame number differs from the one the CPU
+ * maps now is a stale translation, unless the kernel moved the page on its
+ * own (reclaim, compaction, khugepaged: invisible to userspace, see
+ * MODEL.md 6).
+ *
+ * Context: any thread, not inside a uhmm callback.  Takes the device lock.
+ * Return: UHMM_DMIRROR_PROT_NONE (no entry), _READ or _WRITE.  A device
+ * whose address space is torn down or inert (inherited over fork) has no
+ * entries: NONE, without taking the lock.
+ */
+UHMM_API int uhmm_dmirror_lookup(struct uhmm_dmirror *dev, unsigned long addr,
+				 uint64_t *pfn);
 
 /**
  * uhmm_dmirror_stats() - the device's counters.
