@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache_region.c - a region's life after registration: references, the
+ * interval callback, the pending list, deregistration (states in cache.h).
+ *
+ * The pending list is a lock-free stack (push one, pop all): pushes come
+ * from the callback (under the cache lock) and from put (no lock, maybe
+ * inside a callback or a signal handler); a drain takes the whole stack
+ * with one exchange, so there is no ABA.  Nothing on the way in allocates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cache.h"
+
+void uhmm__rc_die(const char *where, const char *msg)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "uhmm: rcache: %s: %s\n", where,
+			 msg);
+
+	if (n > 0 && write(STDERR_FILENO, buf, (size_t)n) < 0)
+		n = 0;
+	abort();
+}
+
+/*
+ * Increment-if-not-dead.  Success means the region was valid at the
+ * moment of the increment: DEAD is set (under the cache lock) before a
+ * region is unpublished for good, and never cleared.  The acquire pairs
+ * with the release of the publishing store, for the holder's reads of pub.
+ */
+bool uhmm__rc_tryget(struct rc_region *r)
+{
+	unsigned long old = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
+
+	do {
+		if (old & RC_DEAD)
+			return false;
+		if (rc_unlikely(old + 1 == RC_DEAD))
+			RC_DIE("region reference count overflow");
+	} while (!__atomic_compare_exchange_n(&r->refs, &old, old + 1, true,
+					      __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+void uhmm__rc_pending_push(struct uhmm_rcache *c, struct rc_region *r)
+{
+	struct rc_region *head;
+	uint64_t bytes;
+
+	/* Counted before the push, so a drain never takes them below 0. */
+	rc_stat_add(c, pending_regions, 1);
+	bytes = rc_stat_add(c, pending_bytes, rc_len(r));
+	head = __atomic_load_n(&c->pending, __ATOMIC_RELAXED);
+	do {
+		r->next_dead = head;
+	} while (!__atomic_compare_exchange_n(&c->pending, &head, r, true,
+					      __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+	if (c->has_reclaimer && bytes > c->p.max_pending_bytes)
+		uhmm__rc_reclaimer_kick(c);
+}
+
+void uhmm__rc_publish_locked(struct uhmm_rcache *c, struct rc_region *r)
+{
+	cds_list_del(&r->list);		/* from c->inflight */
+	cds_list_add_tail(&r->list, &c->lru);
+	r->state = RC_LIVE;
+	uhmm__rc_index_insert(&c->index, r);
+}
+
+/* Unpublish for good; the last of killer and holders queues it. */
+void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r)
+{
+	uhmm__rc_index_remove(&c->index, r);
+	cds_list_del(&r->list);
+	r->state = RC_GONE;
+	if (__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_ACQ_REL) == 0)
+		uhmm__rc_pending_push(c, r);
+}
+
+bool uhmm__rc_mergeable(struct uhmm_rcache *c, const struct rc_region *old,
+			unsigned long start, unsigned long end,
+			unsigned int access)
+{
+	unsigned int a = old->pub.access;
+
+	if (c->p.ops->merge)
+		return c->p.ops->merge(c->p.arg, &old->pub, start, end, access);
+	return !(a & ~access) || !(access & ~a);
+}
+
+/*
+ * The interval callback.  May run inside free() or munmap() of any
+ * thread: takes the cache lock (refusing, when the change may not sleep,
+ * rather than wait), moves the sequence so a registration in flight
+ * retries, and unpublishes a live region.  Allocates nothing, deregisters
+ * nothing.  Events reported after the fact (UHMM_RANGE_AFTER) are the same.
+ */
+static bool region_invalidate(struct uhmm_interval_sub *sub,
+			      const struct uhmm_notifier_range *range,
+			      unsigned long cur_seq)
+{
+	struct rc_region *r = rc_container_of(sub, struct rc_region, sub);
+	struct uhmm_rcache *c = r->cache;
+
+	if (uhmm_range_blockable(range))
+		rc_lock(c);
+	else if (pthread_mutex_trylock(&c->lock))
+		return false;
+	uhmm_interval_set_seq(sub, cur_seq);
+	if (r->state == RC_LIVE) {
+		uhmm__rc_kill_locked(c, r);
+		rc_stat_add(c, invalidations, 1);
+	}
+	rc_unlock(c);
+	return true;
+}
+
+const struct uhmm_interval_sub_ops uhmm__rc_sub_ops = {
+	.invalidate = region_invalidate,
+};
+
+/* ------------------------------------------------------------------ */
+/* Deregistration: never under the lock, never inside a callback       */
+
+static void free_rcu(struct rc_rcu_head *head)
+{
+	uhmm__rc_rcu_callback_begin();
+	free(rc_container_of(head, struct rc_region, rcu));
+}
+
+/* ->dereg, end the subscription; returns the bytes it held. */
+static unsigned long dereg_one(struct uhmm_rcache *c, struct rc_region *r)
+{
+	unsigned long len = rc_len(r);
+
+	c->p.ops->dereg(c->p.arg, &r->pub);
+	rc_stat_add(c, deregistrations, 1);
+	rc_stat_add(c, dereg_bytes, len);
+	if (uhmm_interval_sub_remove(&r->sub))
+		RC_DIE("a region's interval subscription would not go");
+	return len;
+}
+
+/*
+ * Deregister a list of dead regions linked by next_dead, give back their
+ * share of the limits, and free them once no lockless reader can still be
+ * looking at them.
+ */
+void uhmm__rc_dereg_list(struct uhmm_rcache *c, struct rc_region *list)
+{
+	struct rc_region *r, *next;
+	unsigned long n = 0, bytes = 0;
+
+	if (!list)
+		return;
+	for (r = list; r; r = r->next_dead, n++)
+		bytes += dereg_one(c, r);
+	rc_lock(c);
+	c->used_regions -= n;
+	c->used_bytes -= bytes;
+	rc_unlock(c);
+	for (r = list; r; r = next) {
+		next = r->next_dead;
+		uhmm__rc_rcu_call(&r->rcu, free_rcu);
+	}
+}
+
+void uhmm__rc_drain(struct uhmm_rcache *c)
+{
+	struct rc_region *list, *r;
+	unsigned long n = 0, bytes = 0;
+
+	list = __atomic_exchange_n(&c->pending, NULL, __ATOMIC_ACQUIRE);
+	if (!list)
+		return;
+	for (r = list; r; r = r->next_dead) {
+		n++;
+		bytes += rc_len(r);
+	}
+	uhmm__rc_dereg_list(c, list);
+	rc_stat_sub(c, pending_regions, n);
+	rc_stat_sub(c, pending_bytes, bytes);
+}
