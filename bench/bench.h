@@ -88,6 +88,7 @@ int bench_dispatch(void);
 int bench_snapshot(void);
 int bench_fault(void);
 int bench_capture(void);
+int bench_rcache(void);
 /* The half of the snapshot group that runs in a re-executed child. */
 int bench_snapshot_child(void);
 

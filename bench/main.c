@@ -28,6 +28,7 @@ static const struct group groups[] = {
 	{ "fault", "range write fault vs MADV_POPULATE_WRITE", bench_fault },
 	{ "capture", "mmap/munmap with capture vs bare and UCX's UCM",
 	  bench_capture },
+	{ "rcache", "registration cache vs UCX's ucs_rcache", bench_rcache },
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
