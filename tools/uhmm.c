@@ -10,6 +10,9 @@
 #include <uhmm/uhmm.h>
 
 #include "coverage.h"
+#ifdef UHMM_TOOL_DEMO
+#include "demo.h"
+#endif
 
 struct command {
 	const char *name;
@@ -28,6 +31,10 @@ static int cmd_version(int argc, char **argv)
 static const struct command commands[] = {
 	{ "coverage", "run the capture matrix live (--json, --route, --kind)",
 	  uhmm_cmd_coverage },
+#ifdef UHMM_TOOL_DEMO
+	{ "demo", "devices mirror churning memory; every access checked",
+	  uhmm_cmd_demo },
+#endif
 	{ "version", "print the library version", cmd_version },
 	{ "help", "this text", cmd_help },
 };
