@@ -182,13 +182,14 @@ void uhmm_rcache_put(struct uhmm_rcache *c, struct uhmm_rcache_region *region)
 	struct rc_region *r = rc_region_of(region);
 	unsigned long refs;
 
-	refs = __atomic_sub_fetch(&r->refs, 1, __ATOMIC_RELEASE);
+	/* Release: our uses of the region happen before its deregistration;
+	 * acquire: the last put sees every other holder's (the same locked
+	 * instruction on x86; a separate fence is what TSan cannot model). */
+	refs = __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
 	if (rc_unlikely((refs & ~RC_DEAD) == ~RC_DEAD))
 		RC_DIE("uhmm_rcache_put of a region not held");
-	if (refs == RC_DEAD) {
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (refs == RC_DEAD)
 		uhmm__rc_pending_push(c, r);
-	}
 }
 
 bool uhmm_rcache_region_valid(const struct uhmm_rcache_region *region)
