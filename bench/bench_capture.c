@@ -7,8 +7,12 @@
  *     with a subscriber that the loop never overlaps, UCM with a
  *     UCM_EVENT_VM_UNMAPPED handler that only counts;
  *   - mmap+munmap of one page that lies in exactly one of 100k page-sized
- *     intervals (one callback per munmap), against the same loop bare.
- * Goals: uhmm <= 1.02x bare and no slower than UCM; 1-of-100k <= 1.3x bare.
+ *     intervals (one callback per munmap), against the same loop bare;
+ *   - the raw-syscall path: write + madvise(DONTNEED) of a subscribed page
+ *     through an inline syscall instruction, which only the userfaultfd
+ *     reader sees (UHMM_CAPTURE_UFFD=on), against the same loop bare.
+ * Goals: uhmm <= 1.02x bare and no slower than UCM; 1-of-100k <= 1.3x bare;
+ * raw-syscall path <= 3x bare.
  *
  * Capture and UCM patch libc's entries for the whole process, for good, so
  * every side runs in a helper process of its own (uhmm-bench-capture and
@@ -38,8 +42,9 @@
 #define TARGET_MS	60
 #define GOAL_OVER_BARE	1.02
 #define GOAL_HIT	1.3
+#define GOAL_RAW	3.0
 
-enum { C_BARE, C_UHMM, C_UHMM100K, C_UCM, NCHILD };
+enum { C_BARE, C_UHMM, C_UHMM100K, C_UFFD, C_UCM, NCHILD };
 
 /*
  * Linking libucm brings libucs, whose constructor patches libc's entries at
@@ -53,6 +58,7 @@ struct capchild {
 	char *mode;		/* argv[1] of the helper */
 	const char *helper;	/* its file name */
 	bool capture_off;
+	bool uffd;		/* UHMM_CAPTURE_UFFD=on */
 	pid_t pid;
 	int to, from;		/* its stdin, its stdout */
 	char why[160];		/* non-empty: unusable, and why */
@@ -72,6 +78,7 @@ static struct capchild kids[NCHILD] = {
 	[C_BARE] = { "bare", HELPER, true },
 	[C_UHMM] = { "uhmm", HELPER, false },
 	[C_UHMM100K] = { "uhmm100k", HELPER, false },
+	[C_UFFD] = { "uffd", HELPER, false, true },
 	[C_UCM] = { "ucm", HELPER "-ucm", true },
 };
 
@@ -111,8 +118,9 @@ static int helper_path(char *buf, size_t len, const char *name)
 	return access(buf, X_OK);
 }
 
-/* Our environment without UHMM_CAPTURE, plus UHMM_CAPTURE=off if asked. */
-static char **child_env(bool off)
+/* Our environment without UHMM_CAPTURE and UHMM_CAPTURE_UFFD, plus what
+ * @c's side sets. */
+static char **child_env(const struct capchild *c)
 {
 	extern char **environ;
 	size_t n, i, j = 0;
@@ -120,14 +128,17 @@ static char **child_env(bool off)
 
 	for (n = 0; environ[n]; n++)
 		;
-	envp = calloc(n + 2, sizeof(*envp));
+	envp = calloc(n + 3, sizeof(*envp));
 	if (!envp)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "UHMM_CAPTURE=", 13))
+		if (strncmp(environ[i], "UHMM_CAPTURE=", 13) &&
+		    strncmp(environ[i], "UHMM_CAPTURE_UFFD=", 18))
 			envp[j++] = environ[i];
-	if (off)
-		envp[j] = (char *)"UHMM_CAPTURE=off";
+	if (c->capture_off)
+		envp[j++] = (char *)"UHMM_CAPTURE=off";
+	if (c->uffd)
+		envp[j++] = (char *)"UHMM_CAPTURE_UFFD=on";
 	return envp;
 }
 
@@ -135,7 +146,7 @@ static int spawn_fds(struct capchild *c, char *path, int *to, int *from)
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[] = { path, c->mode, NULL };
-	char **envp = child_env(c->capture_off);
+	char **envp = child_env(c);
 	int ret = envp ? posix_spawn_file_actions_init(&fa) : ENOMEM;
 
 	if (ret) {
@@ -228,7 +239,7 @@ static uint64_t remote_body(void *arg, unsigned long iters)
 			 (int)sizeof(r.why), r.why);
 	else if (!calls_ok(s->expect, r.calls, iters))
 		snprintf(c->why, sizeof(c->why),
-			 "%s: %llu callbacks for %lu munmaps", c->mode,
+			 "%s: %llu callbacks for %lu operations", c->mode,
 			 (unsigned long long)r.calls, iters);
 	return r.ns;
 }
@@ -321,6 +332,29 @@ static void compare_hit(void)
 		       s[1].ns_per_op / s[0].ns_per_op <= GOAL_HIT);
 }
 
+/* The raw-syscall path: only userfaultfd sees it, after the fact. */
+static void compare_raw(void)
+{
+	struct capside cs[2] = {
+		{ &kids[C_BARE], CAPLOOP_RAW_DISCARD, EXPECT_NONE },
+		{ &kids[C_UFFD], CAPLOOP_RAW_DISCARD, EXPECT_SOME },
+	};
+	struct bench_side s[2] = {
+		{ "raw_discard_bare", remote_body, &cs[0], 1, 0, 0, 0 },
+		{ "raw_discard_uffd", remote_body, &cs[1], 1, 0, 0, 0 },
+	};
+	const char *why = dead(&kids[C_BARE], &kids[C_UFFD]);
+
+	if (!why)
+		bench_run(s, 2, TARGET_MS);
+	why = dead(&kids[C_BARE], &kids[C_UFFD]);
+	if (why)
+		bench_skip(s[1].name, "ns/op", why);
+	else
+		report(s[1].name, &s[1], &s[0], "<= 3x bare",
+		       s[1].ns_per_op / s[0].ns_per_op <= GOAL_RAW);
+}
+
 int bench_capture(void)
 {
 	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
@@ -335,6 +369,7 @@ int bench_capture(void)
 	compare_loop(CAPLOOP_TOUCH, "mmap_touch_munmap_bare",
 		     "mmap_touch_munmap_uhmm", "mmap_touch_munmap_ucm");
 	compare_hit();
+	compare_raw();
 	for (i = 0; i < NCHILD; i++)
 		child_stop(&kids[i]);
 	signal(SIGPIPE, old);

@@ -21,6 +21,8 @@ enum caploop {
 	CAPLOOP_MAP,		/* mmap(hint, page) + munmap */
 	CAPLOOP_TOUCH,		/* mmap(hint, page) + write a byte + munmap */
 	CAPLOOP_FIXED,		/* mmap(fixed page, NOREPLACE) + munmap */
+	CAPLOOP_RAW_DISCARD,	/* write a byte + madvise(DONTNEED) through an
+				 * inline syscall instruction (not libc) */
 	CAPLOOP_COUNT
 };
 

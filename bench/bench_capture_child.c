@@ -3,7 +3,7 @@
  * bench_capture_child.c - uhmm-bench-capture, the helper that runs one side
  * of uhmm-bench's capture figures in a process of its own:
  *
- *     uhmm-bench-capture bare|uhmm|uhmm100k|ucm
+ *     uhmm-bench-capture bare|uhmm|uhmm100k|uffd|ucm
  *
  * It is linked with libuhmm-interpose.so, so capture is set up by the
  * library's constructor before main() runs; the parent picks what that
@@ -13,6 +13,9 @@
  *             churned one (every change is announced and misses it);
  *   uhmm100k  default capture, 100k page-sized intervals, CAPLOOP_FIXED's
  *             page inside exactly one of them;
+ *   uffd      default capture with UHMM_CAPTURE_UFFD=on, one subscriber
+ *             on CAPLOOP_RAW_DISCARD's page: the raw system call bypasses
+ *             libc, so only the userfaultfd reader sees it (after it);
  *   ucm       UHMM_CAPTURE=off plus UCX's UCM with a UCM_EVENT_VM_UNMAPPED
  *             handler that only counts (when built with libucm).
  * The loops and the protocol are in bench_capture.h.
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +46,14 @@ static unsigned long page;
 static char *resv;		/* 2 * CAP_NINTERVALS pages, PROT_NONE */
 static char *fixed;		/* CAPLOOP_FIXED's page: a hole in resv */
 static char *arena;		/* 3 pages PROT_NONE, the middle one a hole */
-static volatile unsigned long calls;	/* single-threaded */
+static char *discard;		/* CAPLOOP_RAW_DISCARD's page, read-write */
+/* Callbacks run; atomic: the userfaultfd reader thread runs them too. */
+static unsigned long calls;
+
+static void count_call(void)
+{
+	__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+}
 
 static uint64_t now_ns(void)
 {
@@ -95,21 +106,63 @@ static int fixed_loop(uint64_t iters)
 	return 0;
 }
 
+#if defined(__x86_64__)
+/* madvise without libc: what statically linked code or Go's runtime do. */
+static long raw_madvise(void *addr, unsigned long len, long advice)
+{
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"((long)SYS_madvise), "D"(addr), "S"(len),
+			   "d"(advice)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define HAVE_RAW_MADVISE 1
+#else
+#define HAVE_RAW_MADVISE 0
+static long raw_madvise(void *addr, unsigned long len, long advice)
+{
+	(void)addr;
+	(void)len;
+	(void)advice;
+	return -ENOSYS;
+}
+#endif
+
+/* Make the page present, then discard it behind libc's back. */
+static int raw_discard_loop(uint64_t iters)
+{
+	uint64_t i;
+	long ret;
+
+	for (i = 0; i < iters; i++) {
+		*(volatile char *)discard = 1;
+		ret = raw_madvise(discard, page, MADV_DONTNEED);
+		if (ret)
+			return (int)ret;
+	}
+	return 0;
+}
+
 static void run(const struct capcmd *c, struct capreply *r)
 {
 	uint64_t t0;
 	int err;
 
-	calls = 0;
+	__atomic_store_n(&calls, 0, __ATOMIC_RELAXED);
 	t0 = now_ns();
 	if (c->loop == CAPLOOP_FIXED)
 		err = fixed_loop(c->iters);
+	else if (c->loop == CAPLOOP_RAW_DISCARD)
+		err = raw_discard_loop(c->iters);
 	else if (c->loop < CAPLOOP_COUNT)
 		err = map_loop(c->iters, c->loop == CAPLOOP_TOUCH);
 	else
 		err = -EINVAL;
 	r->ns = now_ns() - t0;
-	r->calls = calls;
+	r->calls = __atomic_load_n(&calls, __ATOMIC_RELAXED);
 	r->err = err;
 	if (err)
 		snprintf(r->why, sizeof(r->why), "loop %u: %s", c->loop,
@@ -125,7 +178,7 @@ static bool count_invalidate(struct uhmm_interval_sub *sub,
 {
 	(void)range;
 	uhmm_interval_set_seq(sub, cur_seq);
-	calls++;
+	count_call();
 	return true;
 }
 
@@ -156,8 +209,13 @@ static int reserve(void)
 	page = uhmm_page_size();
 	arena = reserve_one(3, 1);
 	resv = reserve_one(2 * CAP_NINTERVALS, 2 * CAP_FIXED_INDEX);
-	if (!arena || !resv)
+	discard = reserve_one(3, 1);
+	if (!arena || !resv || !discard)
 		return -ENOMEM;
+	discard = mmap(discard + page, page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (discard == MAP_FAILED)
+		return -errno;
 	fixed = resv + 2 * CAP_FIXED_INDEX * page;
 	return 0;
 }
@@ -190,13 +248,14 @@ static int check_caught(struct uhmm_mm *mm, struct capreply *r)
 				       &count_ops);
 	if (ret)
 		return ret;
-	calls = 0;
+	__atomic_store_n(&calls, 0, __ATOMIC_RELAXED);
 	munmap(p, page);
 	uhmm_interval_sub_remove(&probe);
-	if (calls == 1)
+	if (__atomic_load_n(&calls, __ATOMIC_RELAXED) == 1)
 		return 0;
 	snprintf(r->why, sizeof(r->why),
-		 "capture is not active (%lu callbacks for a munmap)", calls);
+		 "capture is not active (%lu callbacks for a munmap)",
+		 __atomic_load_n(&calls, __ATOMIC_RELAXED));
 	return -1;
 }
 
@@ -216,13 +275,42 @@ static int setup_uhmm(bool many, struct capreply *r)
 					&count_ops);
 }
 
+/*
+ * The subscriber of the raw-syscall side, and proof at start that the
+ * userfaultfd reader is on: by the time a raw discard returns, the reader
+ * has started its invalidation (it does so before it lets the call go).
+ */
+static int setup_uffd(struct capreply *r)
+{
+	static struct uhmm_interval_sub sub;
+	struct uhmm_mm *mm;
+	int ret;
+
+	if (!HAVE_RAW_MADVISE) {
+		snprintf(r->why, sizeof(r->why), "no inline syscall here "
+			 "(x86-64 only)");
+		return -1;
+	}
+	ret = uhmm_mm_create(&mm);
+	if (!ret)
+		ret = uhmm_interval_sub_insert(&sub, mm, (uintptr_t)discard,
+					       page, &count_ops);
+	if (!ret)
+		ret = raw_discard_loop(1);
+	if (ret || __atomic_load_n(&calls, __ATOMIC_RELAXED))
+		return ret;
+	snprintf(r->why, sizeof(r->why), "userfaultfd capture is not active "
+		 "(no callback for a raw madvise; see docs/capture.md)");
+	return -1;
+}
+
 #ifdef UHMM_BENCH_UCM
 static void ucm_count(ucm_event_type_t type, ucm_event_t *ev, void *arg)
 {
 	(void)type;
 	(void)ev;
 	(void)arg;
-	calls++;
+	count_call();
 }
 
 static int setup_ucm(struct capreply *r)
@@ -255,6 +343,8 @@ static int setup(const char *mode, struct capreply *r)
 		return 0;
 	if (!strcmp(mode, "uhmm") || !strcmp(mode, "uhmm100k"))
 		return setup_uhmm(!strcmp(mode, "uhmm100k"), r);
+	if (!strcmp(mode, "uffd"))
+		return setup_uffd(r);
 	if (!strcmp(mode, "ucm"))
 		return setup_ucm(r);
 	snprintf(r->why, sizeof(r->why), "unknown side '%s'", mode);
@@ -288,7 +378,7 @@ int main(int argc, char **argv)
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: uhmm-bench-capture "
-			"bare|uhmm|uhmm100k|ucm (run by uhmm-bench)\n");
+			"bare|uhmm|uhmm100k|uffd|ucm (run by uhmm-bench)\n");
 		return 2;
 	}
 	r.err = setup(argv[1], &r);
