@@ -89,8 +89,10 @@ static int walk_range(const struct uhmm__range_walk *w)
 				return -EBUSY;
 			continue;
 		}
+		/* A failure while a change the owner was told of is running
+		 * (or ran) may be that change's doing: start over. */
 		if (ret)
-			return ret;
+			return must_retry(w->range) ? -EBUSY : ret;
 		addr = next;
 		pass = 0;
 	}

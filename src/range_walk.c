@@ -160,8 +160,15 @@ static bool vma_moved(const struct uhmm__vma *vma, unsigned long start)
 	       now.flags != vma->flags;
 }
 
+/*
+ * @first_pass: no fault of this chunk has been tried yet.  ENOMEM means
+ * "not mapped" as well as "no memory": a page unmapped and mapped again
+ * between the VMA reading and the populate (the VMA then reads the same)
+ * fails one populate, never two in a row, so a first-pass ENOMEM reads the
+ * chunk again before it is believed.
+ */
 static int fault_run(const struct uhmm__vma *vma, unsigned long start,
-		     unsigned long end, enum need need)
+		     unsigned long end, enum need need, bool first_pass)
 {
 	int ret = uhmm__os_populate(start, end, need == NEED_WRITE);
 
@@ -172,7 +179,7 @@ static int fault_run(const struct uhmm__vma *vma, unsigned long start,
 	if ((ret == -ENOMEM || ret == -EINVAL) && vma_moved(vma, start))
 		return UHMM__RANGE_AGAIN;
 	if (ret == -ENOMEM)
-		return -ENOMEM;
+		return first_pass ? UHMM__RANGE_AGAIN : -ENOMEM;
 	/* Only a fatal signal interrupts populating: the caller is dying. */
 	if (ret == -EINTR)
 		return -EBUSY;
@@ -214,7 +221,7 @@ static int fault_chunk(const struct uhmm__range_walk *w, const struct chunk *c)
 		for (b = a + w->ps; b < c->end && need_at(w, c, b) == need;
 		     b += w->ps)
 			;
-		ret = fault_run(c->vma, a, b, need);
+		ret = fault_run(c->vma, a, b, need, c->first_pass);
 		if (ret)
 			return ret;
 		faulted = true;
