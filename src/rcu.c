@@ -7,6 +7,7 @@
 
 #ifdef UHMM_URCU_MB
 #include <urcu/urcu-mb.h>
+#include <urcu/static/urcu-mb.h>	/* liburcu's per-thread 'registered' */
 #define URCU(name) urcu_mb_##name
 #else
 #include <urcu/urcu-bp.h>
@@ -39,6 +40,13 @@ _Static_assert(sizeof(struct uhmm__rcu_head) == sizeof(((struct uhmm_notifier *)
 	       "struct uhmm_notifier's rcu storage does not match");
 
 #ifdef UHMM_URCU_MB
+/*
+ * Whether a thread is registered is liburcu's own flag: another user of the
+ * same flavour in the process (libuhmm-rcache registers a thread around
+ * one read-side section) or liburcu itself (its call_rcu thread) may have
+ * registered it, and registering twice aborts.  @registered says only that
+ * we did, so that our thread-exit destructor undoes only our own.
+ */
 static pthread_key_t reg_key;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static __thread bool registered;
@@ -68,7 +76,7 @@ static void register_slow(void)
 
 static inline void ensure_registered(void)
 {
-	if (unlikely(!registered))
+	if (unlikely(!URCU_TLS(urcu_mb_reader).registered))
 		register_slow();
 }
 #else
@@ -105,12 +113,8 @@ void uhmm__rcu_call(struct uhmm__rcu_head *head,
 
 void uhmm__rcu_callback_begin(void)
 {
-#ifdef UHMM_URCU_MB
-	/* Callbacks run in liburcu's call_rcu thread, which liburcu has
-	 * registered itself: a callback that queues another must not
-	 * register it a second time. */
-	registered = true;
-#endif
+	/* (Callbacks run in liburcu's call_rcu thread, which liburcu has
+	 * registered itself: ensure_registered() sees its flag.) */
 	tsan_acquire();
 }
 
