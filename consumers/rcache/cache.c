@@ -52,6 +52,8 @@ static int cache_init(struct uhmm_rcache *c, struct uhmm_mm *mm,
 	if (err)
 		return err;
 	RC_CHECK(pthread_mutex_init(&c->lock, NULL));
+	RC_CHECK(pthread_mutex_init(&c->frees_lock, NULL));
+	RC_CHECK(pthread_cond_init(&c->frees_cond, NULL));
 	return 0;
 }
 
@@ -110,9 +112,11 @@ void uhmm_rcache_destroy(struct uhmm_rcache *c)
 	uhmm__rc_drain(c);
 	if (c->used_regions || !cds_list_empty(&c->inflight))
 		RC_DIE("uhmm_rcache_destroy with regions still held");
-	uhmm__rc_rcu_barrier();	/* every region freed */
+	uhmm__rc_wait_frees(c);	/* every region freed */
 	uhmm__rc_index_fini(&c->index);
 	RC_CHECK(pthread_mutex_destroy(&c->lock));
+	RC_CHECK(pthread_cond_destroy(&c->frees_cond));
+	RC_CHECK(pthread_mutex_destroy(&c->frees_lock));
 	uhmm_mm_drop(c->mm);
 	free(c);
 }

@@ -83,8 +83,6 @@ void uhmm__rc_rcu_call(struct rc_rcu_head *head,
 		       void (*fn)(struct rc_rcu_head *head));
 /* First call of every uhmm__rc_rcu_call() callback. */
 void uhmm__rc_rcu_callback_begin(void);
-/* Wait for every queued callback to have run. */
-void uhmm__rc_rcu_barrier(void);
 
 #define rc_rcu_assign(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 #define rc_rcu_deref(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
@@ -191,6 +189,14 @@ struct uhmm_rcache {
 	size_t used_bytes;		/* reservations of NEW ones included */
 	struct rc_region *pending;	/* atomic: stack head */
 	struct rc_stats st;
+	/* Regions queued for their deferred free and freed (cache_region.c):
+	 * destroy waits for the two to meet.  liburcu's rcu_barrier() would
+	 * do, but it hands a heap object between threads in ways TSan cannot
+	 * see; a count under a mutex says the same. */
+	pthread_mutex_t frees_lock;
+	pthread_cond_t frees_cond;	/* with frees_lock: frees_done moved */
+	unsigned long frees_queued;	/* under frees_lock */
+	unsigned long frees_done;	/* under frees_lock */
 	/* reclaimer (cache_reclaim.c) */
 	bool has_reclaimer;		/* immutable */
 	pthread_t reclaimer;
@@ -222,6 +228,8 @@ void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r);
 void uhmm__rc_pending_push(struct uhmm_rcache *c, struct rc_region *r);
 void uhmm__rc_drain(struct uhmm_rcache *c);
 void uhmm__rc_dereg_list(struct uhmm_rcache *c, struct rc_region *list);
+/* Wait until every region of @c queued for its deferred free is freed. */
+void uhmm__rc_wait_frees(struct uhmm_rcache *c);
 bool uhmm__rc_mergeable(struct uhmm_rcache *c, const struct rc_region *old,
 			unsigned long start, unsigned long end,
 			unsigned int access);

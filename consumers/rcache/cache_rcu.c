@@ -113,9 +113,3 @@ void uhmm__rc_rcu_callback_begin(void)
 {
 	tsan_acquire();
 }
-
-void uhmm__rc_rcu_barrier(void)
-{
-	URCU(barrier)();
-	tsan_acquire();
-}

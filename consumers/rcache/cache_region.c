@@ -127,10 +127,28 @@ const struct uhmm_interval_sub_ops uhmm__rc_sub_ops = {
 /* ------------------------------------------------------------------ */
 /* Deregistration: never under the lock, never inside a callback       */
 
+/* After the free, @c is touched only under frees_lock, which destroy
+ * takes before it can free @c. */
 static void free_rcu(struct rc_rcu_head *head)
 {
+	struct rc_region *r = rc_container_of(head, struct rc_region, rcu);
+	struct uhmm_rcache *c;
+
 	uhmm__rc_rcu_callback_begin();
-	free(rc_container_of(head, struct rc_region, rcu));
+	c = r->cache;
+	free(r);
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	c->frees_done++;
+	RC_CHECK(pthread_cond_broadcast(&c->frees_cond));
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
+}
+
+void uhmm__rc_wait_frees(struct uhmm_rcache *c)
+{
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	while (c->frees_done != c->frees_queued)
+		RC_CHECK(pthread_cond_wait(&c->frees_cond, &c->frees_lock));
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
 }
 
 /* ->dereg, end the subscription; returns the bytes it held. */
@@ -164,6 +182,9 @@ void uhmm__rc_dereg_list(struct uhmm_rcache *c, struct rc_region *list)
 	c->used_regions -= n;
 	c->used_bytes -= bytes;
 	rc_unlock(c);
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	c->frees_queued += n;
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
 	for (r = list; r; r = next) {
 		next = r->next_dead;
 		uhmm__rc_rcu_call(&r->rcu, free_rcu);
