@@ -203,7 +203,9 @@ void uhmm__rc_drain(struct uhmm_rcache *c)
 		n++;
 		bytes += rc_len(r);
 	}
-	uhmm__rc_dereg_list(c, list);
+	/* Off the list, no longer waiting: counted out before ->dereg runs,
+	 * so a caller that sees the backend's deregistrations sees this. */
 	rc_stat_sub(c, pending_regions, n);
 	rc_stat_sub(c, pending_bytes, bytes);
+	uhmm__rc_dereg_list(c, list);
 }
