@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_pipe.h"
 #include "bench_capture.h"
 
 #define TARGET_MS	60
@@ -84,39 +85,6 @@ static struct capchild kids[NCHILD] = {
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
-
-static int xfer(int fd, void *buf, size_t len, bool rd)
-{
-	char *b = buf;
-	ssize_t n;
-
-	while (len) {
-		n = rd ? read(fd, b, len) : write(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The path of helper @name: next to this program. */
-static int helper_path(char *buf, size_t len, const char *name)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	slash = strrchr(buf, '/');
-	if (!slash || (size_t)(slash - buf) + strlen(name) + 2 >= len)
-		return -1;
-	strcpy(slash + 1, name);
-	return access(buf, X_OK);
-}
 
 /* Our environment without UHMM_CAPTURE and UHMM_CAPTURE_UFFD, plus what
  * @c's side sets. */
@@ -170,7 +138,7 @@ static void child_start(struct capchild *c)
 
 	c->pid = -1;
 	c->to = c->from = -1;
-	if (helper_path(path, sizeof(path), c->helper)) {
+	if (bench_helper_path(path, sizeof(path), c->helper)) {
 		snprintf(c->why, sizeof(c->why), "%s", c == &kids[C_UCM] ?
 			 "built without UCX's libucm (install libucx-dev)" :
 			 "uhmm-bench-capture not found next to uhmm-bench");
@@ -188,7 +156,7 @@ static void child_start(struct capchild *c)
 	if (ret)
 		snprintf(c->why, sizeof(c->why), "spawn uhmm-bench-capture: %s",
 			 strerror(ret));
-	else if (xfer(c->from, &r, sizeof(r), true))
+	else if (bench_xfer(c->from, &r, sizeof(r), true))
 		snprintf(c->why, sizeof(c->why), "%s helper died", c->mode);
 	else if (r.err)
 		snprintf(c->why, sizeof(c->why), "%s: %.*s", c->mode,
@@ -229,8 +197,8 @@ static uint64_t remote_body(void *arg, unsigned long iters)
 
 	if (c->why[0])
 		return iters;	/* dead: the figure is skipped anyway */
-	if (xfer(c->to, &cmd, sizeof(cmd), false) ||
-	    xfer(c->from, &r, sizeof(r), true)) {
+	if (bench_xfer(c->to, &cmd, sizeof(cmd), false) ||
+	    bench_xfer(c->from, &r, sizeof(r), true)) {
 		snprintf(c->why, sizeof(c->why), "%s helper died", c->mode);
 		return iters;
 	}

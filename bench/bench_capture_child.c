@@ -36,6 +36,7 @@
 #include <ucm/api/ucm.h>
 #endif
 
+#include "bench_pipe.h"
 #include "bench_capture.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -354,23 +355,6 @@ static int setup(const char *mode, struct capreply *r)
 /* ------------------------------------------------------------------ */
 /* Protocol                                                            */
 
-static int xfer(int fd, void *buf, size_t len, bool rd)
-{
-	char *b = buf;
-	ssize_t n;
-
-	while (len) {
-		n = rd ? read(fd, b, len) : write(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct capreply r = { 0 };
@@ -385,12 +369,12 @@ int main(int argc, char **argv)
 	if (r.err && !r.why[0])
 		snprintf(r.why, sizeof(r.why), "setup: %s",
 			 strerror((int)-r.err));
-	if (xfer(1, &r, sizeof(r), false) || r.err)
+	if (bench_xfer(1, &r, sizeof(r), false) || r.err)
 		return 0;
-	while (!xfer(0, &c, sizeof(c), true)) {
+	while (!bench_xfer(0, &c, sizeof(c), true)) {
 		memset(&r, 0, sizeof(r));
 		run(&c, &r);
-		if (xfer(1, &r, sizeof(r), false))
+		if (bench_xfer(1, &r, sizeof(r), false))
 			break;
 	}
 	return 0;

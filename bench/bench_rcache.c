@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_pipe.h"
 #include "bench_rcache.h"
 
 #define TARGET_MS	40
@@ -73,39 +74,6 @@ static struct rbkid kids[NKID] = {
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-static int xfer(int fd, void *buf, size_t len, bool rd)
-{
-	char *b = buf;
-	ssize_t n;
-
-	while (len) {
-		n = rd ? read(fd, b, len) : write(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The path of helper @name: next to this program. */
-static int helper_path(char *buf, size_t len, const char *name)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	slash = strrchr(buf, '/');
-	if (!slash || (size_t)(slash - buf) + strlen(name) + 2 >= len)
-		return -1;
-	strcpy(slash + 1, name);
-	return access(buf, X_OK);
-}
-
 static int spawn_fds(struct rbkid *k, char *path, int *to, int *from)
 {
 	extern char **environ;
@@ -127,7 +95,7 @@ static void read_setup(struct rbkid *k)
 {
 	struct rbreply r;
 
-	if (xfer(k->from, &r, sizeof(r), true))
+	if (bench_xfer(k->from, &r, sizeof(r), true))
 		snprintf(k->why, sizeof(k->why), "%s died", k->helper);
 	else if (r.err)
 		snprintf(k->why, sizeof(k->why), "%s: %.*s", k->helper,
@@ -144,7 +112,7 @@ static void kid_start(struct rbkid *k)
 
 	k->pid = -1;
 	k->to = k->from = -1;
-	if (helper_path(path, sizeof(path), k->helper)) {
+	if (bench_helper_path(path, sizeof(path), k->helper)) {
 		snprintf(k->why, sizeof(k->why), "%s not found next to "
 			 "uhmm-bench", k->helper);
 		return;
@@ -202,8 +170,8 @@ static int send_cmd(struct rbkid *k, struct rbcmd *c,
 {
 	if (k->why[0])
 		return -1;
-	if (xfer(k->to, c, sizeof(*c), false) ||
-	    xfer(k->from, r, sizeof(*r), true)) {
+	if (bench_xfer(k->to, c, sizeof(*c), false) ||
+	    bench_xfer(k->from, r, sizeof(*r), true)) {
 		snprintf(k->why, sizeof(k->why), "%s died", k->helper);
 		return -1;
 	}

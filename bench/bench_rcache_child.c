@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_pipe.h"
 #include "bench_rcache.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -377,23 +378,6 @@ static void run(const struct rbcmd *c, struct rbreply *r)
 			 err < 0 ? strerror(-err) : "failed");
 }
 
-static int xfer(int fd, void *buf, size_t len, bool rd)
-{
-	char *b = buf;
-	ssize_t n;
-
-	while (len) {
-		n = rd ? read(fd, b, len) : write(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct rbreply r = { 0 };
@@ -409,12 +393,12 @@ int main(int argc, char **argv)
 	if (r.err && !r.why[0])
 		snprintf(r.why, sizeof(r.why), "setup: %s",
 			 r.err < 0 ? strerror((int)-r.err) : "failed");
-	if (xfer(1, &r, sizeof(r), false) || r.err)
+	if (bench_xfer(1, &r, sizeof(r), false) || r.err)
 		return 0;
-	while (!xfer(0, &c, sizeof(c), true)) {
+	while (!bench_xfer(0, &c, sizeof(c), true)) {
 		memset(&r, 0, sizeof(r));
 		run(&c, &r);
-		if (xfer(1, &r, sizeof(r), false))
+		if (bench_xfer(1, &r, sizeof(r), false))
 			break;
 	}
 	return 0;
