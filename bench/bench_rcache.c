@@ -6,8 +6,8 @@
  *     hitting a region of its own (aggregate throughput);
  *   - miss: get of a range not cached + invalidate + put: registration and
  *     deregistration, the cache's own cost around them;
- *   - churn: free() + malloc() of a registered 256 KiB buffer (an munmap
- *     and an mmap), get of the new one (a miss), get of another (a hit);
+ *   - churn: munmap() + mmap() of a registered 256 KiB buffer, get of the
+ *     new one (a miss), get of another (a hit);
  *   - idle: 10^6 malloc/free rounds after caching 64 buffers, with no cache
  *     call: resident memory before and after, regions left pending.
  * Goals (issue 5): hit <= 30 ns and >= 3x faster than UCX's; 2 threads

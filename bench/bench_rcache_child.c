@@ -30,7 +30,7 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* free() of a churned buffer must reach munmap in both processes. */
+/* The idle loop's large blocks are glibc mmaps in both processes. */
 #define MMAP_THRESHOLD	(128 << 10)
 
 static size_t page;
@@ -169,10 +169,22 @@ static int miss_loop(uint64_t iters)
 	return 0;
 }
 
+/* A fresh churned buffer: its own mapping, NULL if none. */
+static char *churn_map(void)
+{
+	void *p = mmap(NULL, RB_CHURN_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 /*
- * Replace one live registered buffer with a fresh one (free() unmaps it, the
+ * Replace one live registered buffer with a fresh one (munmap + mmap: the
  * new one usually lands at the same address), get the new one (a miss
- * unless the cache missed the free) and one other, still cached (a hit).
+ * unless the cache missed the munmap) and one other, still cached (a hit).
+ * Not free() + malloc(): glibc serves even a block above the mmap
+ * threshold from the heap when its top has room, and free() of a heap
+ * block unmaps nothing, so neither cache would (or should) drop it.
  */
 static int churn_loop(uint64_t iters)
 {
@@ -183,8 +195,8 @@ static int churn_loop(uint64_t iters)
 	for (k = 0; k < iters; k++) {
 		i = churn_next++ % RB_CHURN_BUFS;
 		j = (i + RB_CHURN_BUFS / 2) % RB_CHURN_BUFS;
-		free(churn[i]);
-		churn[i] = malloc(RB_CHURN_LEN);
+		munmap(churn[i], RB_CHURN_LEN);
+		churn[i] = churn_map();
 		if (!churn[i])
 			return -ENOMEM;
 		ret = touch_region(churn[i], RB_CHURN_LEN);
@@ -325,7 +337,7 @@ static int setup_buffers(void)
 	}
 	missbuf = m + RB_MAX_THREADS * stride;
 	for (i = 0; !ret && i < RB_CHURN_BUFS; i++) {
-		churn[i] = malloc(RB_CHURN_LEN);
+		churn[i] = churn_map();
 		ret = churn[i] ? touch_region(churn[i], RB_CHURN_LEN) : -ENOMEM;
 	}
 	return ret;
