@@ -134,6 +134,31 @@ static bool range_ok(const struct uhmm_rcache *c, const void *addr,
 	       a + (len - 1) <= ULONG_MAX - (c->page_size - 1);
 }
 
+/* The shard of this thread's hits, plus one (see cache.h); 0: none yet. */
+static __thread unsigned int hit_shard __attribute__((tls_model("initial-exec")));
+static unsigned int hit_shards_given;	/* atomic */
+
+void uhmm__rc_count_hit(struct uhmm_rcache *c)
+{
+	unsigned int s = hit_shard;
+
+	if (rc_unlikely(!s))
+		s = hit_shard = 1 + __atomic_fetch_add(&hit_shards_given, 1,
+						       __ATOMIC_RELAXED) %
+					RC_HIT_SHARDS;
+	__atomic_add_fetch(&c->hit_shard[s - 1].n, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t uhmm__rc_hits(struct uhmm_rcache *c)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < RC_HIT_SHARDS; i++)
+		sum += __atomic_load_n(&c->hit_shard[i].n, __ATOMIC_RELAXED);
+	return sum;
+}
+
 /* The hit path's one check: drain only past the threshold. */
 static void drain_if_over(struct uhmm_rcache *c)
 {
@@ -170,7 +195,7 @@ int uhmm_rcache_get(struct uhmm_rcache *c, const void *addr, size_t len,
 	drain_if_over(c);
 	r = lookup(c, start, start + len, access);
 	if (r) {
-		rc_stat_add(c, hits, 1);
+		uhmm__rc_count_hit(c);
 		*out = &r->pub;
 		return 0;
 	}
@@ -254,7 +279,7 @@ void uhmm_rcache_stats(struct uhmm_rcache *c, struct uhmm_rcache_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!c)
 		return;
-	out->hits = LD(hits);
+	out->hits = uhmm__rc_hits(c);
 	out->misses = LD(misses);
 	out->merges = LD(merges);
 	out->invalidations = LD(invalidations);

@@ -171,14 +171,29 @@ struct rc_region *uhmm__rc_index_find(struct rc_index *ix, unsigned long start,
 /* The cache                                                           */
 
 struct rc_stats {			/* all atomic */
-	uint64_t hits, misses, merges, invalidations, evictions;
+	uint64_t misses, merges, invalidations, evictions;
 	uint64_t registrations, deregistrations, reg_failures;
 	uint64_t reg_bytes, dereg_bytes;
 	uint64_t pending_regions, pending_bytes;
 };
 
+/*
+ * Hits are counted in shards: one counter shared by every thread hitting
+ * the cache would be a cache line bouncing between their cores on the hit
+ * path.  A thread's first hit gives it a shard, round robin, once for its
+ * life (the same shard in every cache), so threads alive together use
+ * different shards until there are more than RC_HIT_SHARDS of them; the
+ * add is atomic, so sharing a shard only costs speed.
+ */
+#define RC_HIT_SHARDS	32
+
+struct rc_hit_shard {
+	uint64_t n;			/* atomic */
+} __attribute__((aligned(64)));
+
 struct uhmm_rcache {
 	struct uhmm_rcache_params p;	/* immutable */
+	struct rc_hit_shard hit_shard[RC_HIT_SHARDS];
 	struct uhmm_mm *mm;		/* immutable; grabbed */
 	unsigned long page_size;	/* immutable */
 	pthread_mutex_t lock;
@@ -204,6 +219,11 @@ struct uhmm_rcache {
 	bool kicked;			/* atomic */
 	bool stopping;			/* atomic */
 };
+
+/* Count one hit (the hit path; no lock). */
+void uhmm__rc_count_hit(struct uhmm_rcache *c);
+/* Hits so far, every shard summed. */
+uint64_t uhmm__rc_hits(struct uhmm_rcache *c);
 
 #define rc_stat_add(c, f, v) \
 	__atomic_add_fetch(&(c)->st.f, (v), __ATOMIC_RELAXED)

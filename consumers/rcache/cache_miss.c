@@ -214,7 +214,7 @@ static int miss_once(struct uhmm_rcache *c, unsigned long start,
 	if (err || hit) {
 		free(r);
 		if (hit)
-			rc_stat_add(c, hits, 1);
+			uhmm__rc_count_hit(c);
 		*out = hit;
 		return err;
 	}

@@ -32,6 +32,63 @@ static void repeat_get_hits(void **state)
 	munmap(p, 4 * ps());
 }
 
+/*
+ * Hits are counted in per-thread shards (32): more threads hitting at once
+ * than there are shards (so live threads share one), in rounds (so shards
+ * are handed out again), must all be counted, none lost.
+ */
+#define HIT_THREADS	40
+#define HIT_ROUNDS	2
+#define HITS_EACH	5000
+
+struct hitter {
+	struct rc_env *e;
+	char *p;
+};
+
+static void *hit_many(void *arg)
+{
+	struct hitter *h = arg;
+	struct uhmm_rcache_region *r;
+	int i;
+
+	for (i = 0; i < HITS_EACH; i++) {
+		if (uhmm_rcache_get(h->e->cache, h->p, ps(), UHMM_RCACHE_READ,
+				    &r))
+			abort();	/* a miss would be counted below */
+		uhmm_rcache_put(h->e->cache, r);
+	}
+	return NULL;
+}
+
+static void hits_from_many_threads_all_counted(void **state)
+{
+	struct hitter h[HIT_THREADS];
+	pthread_t t[HIT_THREADS];
+	struct rc_env e;
+	char *p = map_pages(HIT_THREADS);
+	int i, round;
+
+	rc_env_start(&e, NULL);
+	for (i = 0; i < HIT_THREADS; i++) {
+		h[i] = (struct hitter){ &e, p + i * ps() };
+		uhmm_rcache_put(e.cache, rc_get(&e, h[i].p, ps(),
+						UHMM_RCACHE_READ));
+	}
+	for (round = 0; round < HIT_ROUNDS; round++) {
+		for (i = 0; i < HIT_THREADS; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, hit_many,
+							&h[i]), 0);
+		for (i = 0; i < HIT_THREADS; i++)
+			assert_int_equal(pthread_join(t[i], NULL), 0);
+	}
+	assert_int_equal(rc_stats(&e).misses, HIT_THREADS);
+	assert_int_equal(rc_stats(&e).hits,
+			 (uint64_t)HIT_THREADS * HIT_ROUNDS * HITS_EACH);
+	rc_env_stop(&e);
+	munmap(p, HIT_THREADS * ps());
+}
+
 /* A request inside a cached region, with less access, is a hit. */
 static void covered_request_hits(void **state)
 {
@@ -270,6 +327,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(repeat_get_hits),
 		cmocka_unit_test(covered_request_hits),
+		cmocka_unit_test(hits_from_many_threads_all_counted),
 		cmocka_unit_test(overlapping_requests_merge),
 		cmocka_unit_test(wider_access_merges),
 		cmocka_unit_test(incompatible_access_registers_separately),
