@@ -18,6 +18,8 @@
 
 #include <uhmm/rcache_uring.h>
 
+#include "uring_util.h"
+
 #define SLOTS	4
 
 struct fixture {
@@ -71,51 +73,6 @@ static struct uhmm_rcache_uring_stats ustats(struct fixture *f)
 
 	uhmm_rcache_uring_stats(f->u, &s);
 	return s;
-}
-
-/* A temporary file of @len bytes, byte i = (i * 7 + 3) & 0xff. */
-static int pattern_file(size_t len)
-{
-	char path[] = "/tmp/uhmm-uring-XXXXXX";
-	unsigned char *b = malloc(len);
-	int fd = mkstemp(path);
-	size_t i;
-
-	assert_true(fd >= 0);
-	assert_non_null(b);
-	unlink(path);
-	for (i = 0; i < len; i++)
-		b[i] = (unsigned char)(i * 7 + 3);
-	assert_int_equal(pwrite(fd, b, len, 0), (ssize_t)len);
-	free(b);
-	return fd;
-}
-
-static bool has_pattern(const unsigned char *b, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != (unsigned char)(i * 7 + 3))
-			return false;
-	return true;
-}
-
-/* READ_FIXED of @len bytes at offset 0 of @fd into @buf through @slot. */
-static int read_fixed(struct io_uring *ring, int fd, void *buf, unsigned len,
-		      int slot)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct io_uring_cqe *cqe;
-	int res;
-
-	assert_non_null(sqe);
-	io_uring_prep_read_fixed(sqe, fd, buf, len, 0, slot);
-	assert_int_equal(io_uring_submit(ring), 1);
-	assert_int_equal(io_uring_wait_cqe(ring, &cqe), 0);
-	res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return res;
 }
 
 /* ->reg fills a slot that I/O can use; ->dereg empties it again. */

@@ -17,6 +17,8 @@
 
 #include <uhmm/rcache_uring.h>
 
+#include "uring_util.h"
+
 #define SLOTS	8
 
 struct fixture {
@@ -226,49 +228,6 @@ static void test_uring_cache_no_limit_enospc(void **state)
 /* ------------------------------------------------------------------ */
 /* Fixed-buffer I/O into memory malloc()ed and freed round after round  */
 
-static int pattern_file(size_t len)
-{
-	char path[] = "/tmp/uhmm-uring-XXXXXX";
-	unsigned char *b = malloc(len);
-	int fd = mkstemp(path);
-	size_t i;
-
-	assert_true(fd >= 0);
-	assert_non_null(b);
-	unlink(path);
-	for (i = 0; i < len; i++)
-		b[i] = (unsigned char)(i * 5 + 11);
-	assert_int_equal(pwrite(fd, b, len, 0), (ssize_t)len);
-	free(b);
-	return fd;
-}
-
-static bool has_pattern(const unsigned char *b, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != (unsigned char)(i * 5 + 11))
-			return false;
-	return true;
-}
-
-static int read_fixed(struct io_uring *ring, int fd, void *buf, size_t len,
-		      uint64_t slot)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct io_uring_cqe *cqe;
-	int res;
-
-	assert_non_null(sqe);
-	io_uring_prep_read_fixed(sqe, fd, buf, len, 0, (int)slot);
-	assert_int_equal(io_uring_submit(ring), 1);
-	assert_int_equal(io_uring_wait_cqe(ring, &cqe), 0);
-	res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return res;
-}
-
 /*
  * A sanitizer's malloc maps and unmaps large blocks by raw system call,
  * which only capture's userfaultfd route sees: there the rounds allocate
@@ -323,7 +282,7 @@ static void test_uring_cache_io_churn(void **state)
 		assert_non_null(buf);
 		memset(buf, 0, len);
 		r = get(&f, buf, len);
-		assert_int_equal(read_fixed(&f.ring, fd, buf, len, r->key),
+		assert_int_equal(read_fixed(&f.ring, fd, buf, len, (int)r->key),
 				 (int)len);
 		assert_true(has_pattern(buf, len));
 		uhmm_rcache_put(f.cache, r);

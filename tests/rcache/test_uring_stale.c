@@ -27,6 +27,8 @@
 
 #include <uhmm/rcache_uring.h>
 
+#include "uring_util.h"
+
 /* Built with ASan/UBSan or TSan: malloc is the sanitizer's, not glibc's. */
 #if defined(TEST_TSAN) || defined(__SANITIZE_ADDRESS__)
 #define TEST_SANITIZER_MALLOC 1
@@ -41,50 +43,11 @@ struct fixture {
 	struct uhmm_rcache_uring *u;
 	struct uhmm_rcache_params p;
 	struct uhmm_rcache *cache;
-	int src;	/* the file to read: pattern_byte(i) at offset i */
+	int src;	/* the file to read: uring_pattern_byte(i) at offset i */
 	int dst;	/* where WRITE_FIXED puts what the slot holds */
 	unsigned long start;	/* the page-aligned buffer */
 	size_t len;
 };
-
-static unsigned char pattern_byte(size_t i)
-{
-	return (unsigned char)(i * 13 + 1);
-}
-
-static int temp_file(void)
-{
-	char path[] = "/tmp/uhmm-stale-XXXXXX";
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	unlink(path);
-	return fd;
-}
-
-static int pattern_file(size_t len)
-{
-	unsigned char *b = malloc(len);
-	int fd = temp_file();
-	size_t i;
-
-	assert_non_null(b);
-	for (i = 0; i < len; i++)
-		b[i] = pattern_byte(i);
-	assert_int_equal(pwrite(fd, b, len, 0), (ssize_t)len);
-	free(b);
-	return fd;
-}
-
-static bool has_pattern(const unsigned char *b, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != pattern_byte(i))
-			return false;
-	return true;
-}
 
 static bool all_bytes(const unsigned char *b, size_t len, unsigned char c)
 {
