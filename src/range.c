@@ -26,8 +26,6 @@
  */
 #include "range_walk.h"
 
-#define MAX_PASSES	8	/* fault rounds per chunk before -EBUSY */
-
 /* ------------------------------------------------------------------ */
 /* The walk                                                            */
 
@@ -85,7 +83,7 @@ static int walk_range(const struct uhmm__range_walk *w)
 		if (ret == UHMM__RANGE_AGAIN) {
 			/* Pages that never settle: someone keeps taking them
 			 * away.  Let the caller start over. */
-			if (++pass == MAX_PASSES)
+			if (++pass == UHMM__RANGE_MAX_PASSES)
 				return -EBUSY;
 			continue;
 		}

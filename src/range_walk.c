@@ -161,14 +161,15 @@ static bool vma_moved(const struct uhmm__vma *vma, unsigned long start)
 }
 
 /*
- * @first_pass: no fault of this chunk has been tried yet.  ENOMEM means
- * "not mapped" as well as "no memory": a page unmapped and mapped again
- * between the VMA reading and the populate (the VMA then reads the same)
- * fails one populate, never two in a row, so a first-pass ENOMEM reads the
- * chunk again before it is believed.
+ * @last_pass: this is the walk's last reading of the chunk.  ENOMEM
+ * means "not mapped" as well as "no memory".  A page unmapped and mapped again between the VMA reading
+ * and the populate (the VMA then reads the same) fails that populate, and
+ * a thread that keeps doing so unseen (raw munmap system calls) can fail
+ * several in a row: ENOMEM is believed only when every reading saw it,
+ * otherwise the chunk is read again.
  */
 static int fault_run(const struct uhmm__vma *vma, unsigned long start,
-		     unsigned long end, enum need need, bool first_pass)
+		     unsigned long end, enum need need, bool last_pass)
 {
 	int ret = uhmm__os_populate(start, end, need == NEED_WRITE);
 
@@ -179,7 +180,7 @@ static int fault_run(const struct uhmm__vma *vma, unsigned long start,
 	if ((ret == -ENOMEM || ret == -EINVAL) && vma_moved(vma, start))
 		return UHMM__RANGE_AGAIN;
 	if (ret == -ENOMEM)
-		return first_pass ? UHMM__RANGE_AGAIN : -ENOMEM;
+		return last_pass ? -ENOMEM : UHMM__RANGE_AGAIN;
 	/* Only a fatal signal interrupts populating: the caller is dying. */
 	if (ret == -EINTR)
 		return -EBUSY;
@@ -192,6 +193,7 @@ struct chunk {
 	unsigned long start;
 	unsigned long end;
 	bool first_pass;
+	bool last_pass;
 	uint64_t pg[UHMM__RANGE_CHUNK_PAGES];
 };
 
@@ -221,7 +223,7 @@ static int fault_chunk(const struct uhmm__range_walk *w, const struct chunk *c)
 		for (b = a + w->ps; b < c->end && need_at(w, c, b) == need;
 		     b += w->ps)
 			;
-		ret = fault_run(c->vma, a, b, need, c->first_pass);
+		ret = fault_run(c->vma, a, b, need, c->last_pass);
 		if (ret)
 			return ret;
 		faulted = true;
@@ -271,6 +273,7 @@ int uhmm__range_chunk(const struct uhmm__range_walk *w,
 	c.start = start;
 	c.end = end;
 	c.first_pass = pass == 0;
+	c.last_pass = pass + 1 >= UHMM__RANGE_MAX_PASSES;
 	ret = uhmm__os_page_scan(start, end, c.pg, w->want_pfn);
 	if (!ret)
 		ret = fault_chunk(w, &c);

@@ -43,6 +43,10 @@ int uhmm__range_snapshot(const struct uhmm__range_walk *w,
 			 const struct uhmm__vma *vma, unsigned long start,
 			 unsigned long end);
 
+/* Reads of one chunk before the walk gives up with -EBUSY (or, when every
+ * one of them found the pages unmapped, believes it: -ENOMEM). */
+#define UHMM__RANGE_MAX_PASSES	8
+
 /*
  * One chunk [start, end) of @vma, at most UHMM__RANGE_CHUNK_PAGES pages:
  * read it, fault the pages whose requests are not met, and write the
