@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "cache_tlb.h"
+
+__thread struct rc_tlb uhmm__rc_tlb __attribute__((tls_model("initial-exec")));
+
+/* Ids of caches, never reused (cache_tlb.h); 0 is no cache. */
+static uint64_t last_cache_id;	/* atomic */
 
 /* ------------------------------------------------------------------ */
 /* Create and destroy                                                  */
@@ -43,6 +48,7 @@ static int cache_init(struct uhmm_rcache *c, struct uhmm_mm *mm,
 	int err;
 
 	c->p = *params;
+	c->id = __atomic_add_fetch(&last_cache_id, 1, __ATOMIC_RELAXED);
 	c->mm = mm;
 	c->page_size = uhmm_page_size();
 	CDS_INIT_LIST_HEAD(&c->lru);
@@ -73,9 +79,12 @@ int uhmm_rcache_create(struct uhmm_mm *mm,
 	err = probe_mm(mm, uhmm_page_size());
 	if (err)
 		return err;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	/* Aligned as declared: each hit shard on a cache line of its own,
+	 * not one it shares with fields every hit reads. */
+	if (posix_memalign((void **)&c, _Alignof(struct uhmm_rcache),
+			   sizeof(*c)))
 		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
 	err = cache_init(c, mm, params);
 	if (err) {
 		free(c);
@@ -112,7 +121,8 @@ void uhmm_rcache_destroy(struct uhmm_rcache *c)
 	uhmm__rc_drain(c);
 	if (c->used_regions || !cds_list_empty(&c->inflight))
 		RC_DIE("uhmm_rcache_destroy with regions still held");
-	uhmm__rc_wait_frees(c);	/* every region freed */
+	uhmm__rc_wait_frees(c);	/* every region on the free list */
+	uhmm__rc_region_free_all(c);
 	uhmm__rc_index_fini(&c->index);
 	RC_CHECK(pthread_mutex_destroy(&c->lock));
 	RC_CHECK(pthread_cond_destroy(&c->frees_cond));
@@ -132,31 +142,6 @@ static bool range_ok(const struct uhmm_rcache *c, const void *addr,
 
 	return addr && len && a <= ULONG_MAX - (len - 1) &&
 	       a + (len - 1) <= ULONG_MAX - (c->page_size - 1);
-}
-
-/* The shard of this thread's hits, plus one (see cache.h); 0: none yet. */
-static __thread unsigned int hit_shard __attribute__((tls_model("initial-exec")));
-static unsigned int hit_shards_given;	/* atomic */
-
-void uhmm__rc_count_hit(struct uhmm_rcache *c)
-{
-	unsigned int s = hit_shard;
-
-	if (rc_unlikely(!s))
-		s = hit_shard = 1 + __atomic_fetch_add(&hit_shards_given, 1,
-						       __ATOMIC_RELAXED) %
-					RC_HIT_SHARDS;
-	__atomic_add_fetch(&c->hit_shard[s - 1].n, 1, __ATOMIC_RELAXED);
-}
-
-uint64_t uhmm__rc_hits(struct uhmm_rcache *c)
-{
-	uint64_t sum = 0;
-	int i;
-
-	for (i = 0; i < RC_HIT_SHARDS; i++)
-		sum += __atomic_load_n(&c->hit_shard[i].n, __ATOMIC_RELAXED);
-	return sum;
 }
 
 /* The hit path's one check: drain only past the threshold. */
@@ -182,27 +167,46 @@ static struct rc_region *lookup(struct uhmm_rcache *c, unsigned long start,
 	return r;
 }
 
+/* Not in this thread's lookaside: the index, else a miss. */
+static __attribute__((noinline)) int get_slow(struct uhmm_rcache *c,
+					      unsigned long start,
+					      unsigned long end,
+					      unsigned int access,
+					      struct uhmm_rcache_region **out)
+{
+	struct rc_region *r = lookup(c, start, end, access);
+	int err;
+
+	if (r) {
+		uhmm__rc_count_hit(c);
+	} else {
+		err = uhmm__rc_miss(c, start, end, access, &r);
+		if (err)
+			return err;
+	}
+	rc_tlb_fill(c, r);
+	*out = &r->pub;
+	return 0;
+}
+
 int uhmm_rcache_get(struct uhmm_rcache *c, const void *addr, size_t len,
 		    unsigned int access, struct uhmm_rcache_region **out)
 {
 	unsigned long start = (unsigned long)addr;
 	struct rc_region *r;
-	int err;
 
 	if (!c || !out || !range_ok(c, addr, len) || !access ||
 	    (access & ~RC_ACCESS_ALL))
 		return -EINVAL;
 	drain_if_over(c);
-	r = lookup(c, start, start + len, access);
-	if (r) {
-		uhmm__rc_count_hit(c);
-		*out = &r->pub;
-		return 0;
-	}
-	err = uhmm__rc_miss(c, start, start + len, access, &r);
-	if (!err)
-		*out = &r->pub;
-	return err;
+	r = rc_tlb_get(c, start, start + len, access);
+	if (rc_unlikely(!r))
+		return get_slow(c, start, start + len, access, out);
+	if (rc_unlikely(!__atomic_load_n(&r->referenced, __ATOMIC_RELAXED)))
+		__atomic_store_n(&r->referenced, true, __ATOMIC_RELAXED);
+	uhmm__rc_count_hit(c);
+	*out = &r->pub;
+	return 0;
 }
 
 /* Pairs with the reference get returned.  Never blocks, never allocates. */
@@ -215,9 +219,9 @@ void uhmm_rcache_put(struct uhmm_rcache *c, struct uhmm_rcache_region *region)
 	 * acquire: the last put sees every other holder's (the same locked
 	 * instruction on x86; a separate fence is what TSan cannot model). */
 	refs = __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
-	if (rc_unlikely((refs & ~RC_DEAD) == ~RC_DEAD))
+	if (rc_unlikely(rc_holders(refs) == RC_COUNT_MASK))
 		RC_DIE("uhmm_rcache_put of a region not held");
-	if (refs == RC_DEAD)
+	if ((refs & RC_DEAD) && !rc_holders(refs))
 		uhmm__rc_pending_push(c, r);
 }
 

@@ -5,6 +5,8 @@
  *
  * Files:
  *   cache.c          create, destroy, get (hit path), put, invalidate, stats
+ *   cache_tlb.h      the hit path's per-thread lookaside of recent hits
+ *   cache_hits.c     hit counting in per-thread shards
  *   cache_miss.c     get's miss path: merge, reserve, ->reg, publish
  *   cache_region.c   a region's life: kill, pending list, deregistration
  *   cache_index.c    the lock-free lookup structure (below)
@@ -20,17 +22,27 @@
  * lock is named with uhmm_interval_sub_set_owner_lock() so debug builds of
  * the core abort instead.
  *
- * A region's reference count (refs) holds the number of holders plus the
- * RC_DEAD bit.  DEAD is sticky and means "invalid": no new reference can
+ * A region's reference word (refs) holds the number of holders (low 32
+ * bits), the region's generation (bits 32-62) and the RC_DEAD bit.  DEAD
+ * is sticky for the generation and means "invalid": no new reference can
  * be taken (get's increment-if-not-dead), and whoever moves refs to
- * exactly RC_DEAD (the killer when nobody holds it, else the last put)
+ * DEAD with no holder (the killer when nobody holds it, else the last put)
  * hands the region to the pending list, exactly once.
+ *
+ * Regions are type-stable: once deregistered and past a grace period a
+ * region goes on the cache's free list (dead, same generation) and the
+ * next miss reuses it with the generation moved on; the memory goes back to
+ * malloc only at destroy.  A pointer to a region that a thread kept
+ * without a reference (cache_tlb.h) therefore always points at a region of
+ * the same cache, and an increment that compares the whole word takes a
+ * reference only on the generation that pointer was kept for.
  *
  *   state    where                       refs
  *   NEW      c->inflight, not indexed    1 (the registering thread)
  *   LIVE     index + c->lru              n >= 0
  *   DEAD     nowhere (held), or pending  n | RC_DEAD
  *            or an eviction's list
+ *   FREE     c->free_regions             RC_DEAD (generation kept)
  */
 #ifndef UHMM_RCACHE_CACHE_H
 #define UHMM_RCACHE_CACHE_H
@@ -47,6 +59,15 @@
 #include <uhmm/rcache.h>
 
 #define RC_DEAD		(1UL << 63)
+#define RC_COUNT_MASK	0xffffffffUL		/* holders */
+#define RC_GEN_ONE	(1UL << 32)
+#define RC_GEN_MASK	(~RC_DEAD & ~RC_COUNT_MASK)	/* generation */
+
+/* Holders of the generation in @refs. */
+static inline unsigned long rc_holders(unsigned long refs)
+{
+	return refs & RC_COUNT_MASK;
+}
 #define RC_ACCESS_ALL	(UHMM_RCACHE_READ | UHMM_RCACHE_WRITE)
 
 #define rc_container_of(p, type, member) \
@@ -110,10 +131,11 @@ struct rc_link {
 };
 
 struct rc_region {
+	/* Type-stable: kept across reuse (everything below is reset). */
+	unsigned long refs;		/* atomic: gen | holders | RC_DEAD */
 	struct uhmm_rcache_region pub;	/* immutable once published */
 	struct uhmm_interval_sub sub;
 	struct uhmm_rcache *cache;	/* immutable */
-	unsigned long refs;		/* atomic: holders | RC_DEAD */
 	bool referenced;		/* atomic: clock bit, set by hits */
 	unsigned int state;		/* under cache->lock */
 	bool stale;			/* under cache->lock: invalidated
@@ -121,9 +143,10 @@ struct rc_region {
 	unsigned int nlinks;		/* 1 or 2; immutable once indexed */
 	struct rc_link link[2];		/* the index's entries */
 	struct cds_list_head list;	/* under lock: c->lru or c->inflight */
-	struct rc_region *next_dead;	/* pending stack or eviction list */
+	struct rc_region *next_dead;	/* pending stack, eviction list or
+					 * free list */
 	struct rc_rcu_head rcu;
-};
+};	/* line aligned: uhmm__rc_region_alloc */
 
 static inline struct rc_region *rc_region_of(struct uhmm_rcache_region *p)
 {
@@ -178,22 +201,34 @@ struct rc_stats {			/* all atomic */
 };
 
 /*
- * Hits are counted in shards: one counter shared by every thread hitting
- * the cache would be a cache line bouncing between their cores on the hit
- * path.  A thread's first hit gives it a shard, round robin, once for its
- * life (the same shard in every cache), so threads alive together use
- * different shards until there are more than RC_HIT_SHARDS of them; the
- * add is atomic, so sharing a shard only costs speed.
+ * Hits are counted in shards (cache_hits.c): one counter shared by every
+ * thread hitting the cache would be a cache line bouncing between their
+ * cores on the hit path, and even a private atomic add is a locked
+ * instruction the hit path can do without.  A thread's first hit claims
+ * a shard for the thread's life (the same index in every cache); while it
+ * owns it, it counts with a plain load and store (atomic, but no locked
+ * instruction: nobody else writes the shard).  Past RC_HIT_SHARDS threads
+ * alive at once, the others share RC_HIT_SHARED more, round robin, with
+ * atomic adds.
  */
 #define RC_HIT_SHARDS	32
+#define RC_HIT_SHARED	4
+#define RC_SHARD_OWNED	0x100u		/* in uhmm__rc_hit_shard */
 
 struct rc_hit_shard {
 	uint64_t n;			/* atomic */
 } __attribute__((aligned(64)));
 
+/* This thread's shard + 1, | RC_SHARD_OWNED if it owns it; 0: none yet. */
+extern __thread unsigned int uhmm__rc_hit_shard
+	__attribute__((tls_model("initial-exec")));
+/* Give this thread a shard; returns the new uhmm__rc_hit_shard. */
+unsigned int uhmm__rc_hit_shard_claim(void);
+
 struct uhmm_rcache {
 	struct uhmm_rcache_params p;	/* immutable */
-	struct rc_hit_shard hit_shard[RC_HIT_SHARDS];
+	uint64_t id;			/* immutable: unique in the process */
+	struct rc_hit_shard hit_shard[RC_HIT_SHARDS + RC_HIT_SHARED];
 	struct uhmm_mm *mm;		/* immutable; grabbed */
 	unsigned long page_size;	/* immutable */
 	pthread_mutex_t lock;
@@ -212,6 +247,7 @@ struct uhmm_rcache {
 	pthread_cond_t frees_cond;	/* with frees_lock: frees_done moved */
 	unsigned long frees_queued;	/* under frees_lock */
 	unsigned long frees_done;	/* under frees_lock */
+	struct rc_region *free_regions;	/* under frees_lock: for reuse */
 	/* reclaimer (cache_reclaim.c) */
 	bool has_reclaimer;		/* immutable */
 	pthread_t reclaimer;
@@ -220,8 +256,21 @@ struct uhmm_rcache {
 	bool stopping;			/* atomic */
 };
 
-/* Count one hit (the hit path; no lock). */
-void uhmm__rc_count_hit(struct uhmm_rcache *c);
+/* Count one hit (the hit path; no lock, no locked instruction). */
+static inline void uhmm__rc_count_hit(struct uhmm_rcache *c)
+{
+	unsigned int s = uhmm__rc_hit_shard;
+	uint64_t *n;
+
+	if (rc_unlikely(!s))
+		s = uhmm__rc_hit_shard_claim();
+	n = &c->hit_shard[(s & ~RC_SHARD_OWNED) - 1].n;
+	if (rc_likely(s & RC_SHARD_OWNED))
+		__atomic_store_n(n, __atomic_load_n(n, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
+}
 /* Hits so far, every shard summed. */
 uint64_t uhmm__rc_hits(struct uhmm_rcache *c);
 
@@ -242,6 +291,13 @@ static inline void rc_unlock(struct uhmm_rcache *c)
 
 /* cache_region.c */
 extern const struct uhmm_interval_sub_ops uhmm__rc_sub_ops;
+/* A NEW region with refs 1 (a reused one if any), or NULL. */
+struct rc_region *uhmm__rc_region_alloc(struct uhmm_rcache *c);
+/* Back to the free list: a region no lockless reader of the index can be
+ * looking at (never published, or past a grace period). */
+void uhmm__rc_region_recycle(struct uhmm_rcache *c, struct rc_region *r);
+/* At destroy: the free list's memory back to malloc. */
+void uhmm__rc_region_free_all(struct uhmm_rcache *c);
 bool uhmm__rc_tryget(struct rc_region *r);
 void uhmm__rc_publish_locked(struct uhmm_rcache *c, struct rc_region *r);
 void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r);

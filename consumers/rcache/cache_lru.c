@@ -28,7 +28,7 @@ static bool over(const struct uhmm_rcache *c, unsigned long regions,
 
 static struct rc_region *clock_victim_locked(struct uhmm_rcache *c)
 {
-	unsigned long turns = 2 * c->index.nr;
+	unsigned long turns = 2 * c->index.nr, refs;
 	struct rc_region *r;
 
 	while (turns-- && !cds_list_empty(&c->lru)) {
@@ -37,9 +37,10 @@ static struct rc_region *clock_victim_locked(struct uhmm_rcache *c)
 		cds_list_add_tail(&r->list, &c->lru);
 		if (__atomic_exchange_n(&r->referenced, false, __ATOMIC_RELAXED))
 			continue;
-		if (__atomic_load_n(&r->refs, __ATOMIC_RELAXED) == 0 &&
-		    __atomic_compare_exchange_n(&r->refs, &(unsigned long){ 0 },
-						RC_DEAD, false,
+		refs = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
+		if (!rc_holders(refs) && !(refs & RC_DEAD) &&
+		    __atomic_compare_exchange_n(&r->refs, &refs,
+						refs | RC_DEAD, false,
 						__ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED))
 			return r;

@@ -3,7 +3,7 @@
  * cache_miss.c - get's miss path: the collision-retry loop of
  * include/uhmm/interval.h with ->reg in place of the range fault.
  *
- *     r = malloc()                              no lock: may munmap
+ *     r = alloc (reuse or malloc)               no lock: may munmap
  *     lock
  *       a covering region appeared? take it
  *       grow [start, end) and access over mergeable overlapping regions
@@ -80,19 +80,6 @@ static void kill_dominated(struct uhmm_rcache *c, struct rc_region *old,
 	rc_stat_add(c, merges, 1);
 }
 
-static struct rc_region *region_alloc(struct uhmm_rcache *c)
-{
-	struct rc_region *r = calloc(1, sizeof(*r));
-
-	if (r) {
-		r->cache = c;
-		r->refs = 1;	/* the registering thread's, handed to get */
-		r->state = RC_NEW;
-		CDS_INIT_LIST_HEAD(&r->list);
-	}
-	return r;
-}
-
 /*
  * Under the lock: a region that appeared meanwhile, else the merged range
  * in r->pub and its room reserved (r joins c->inflight).
@@ -140,7 +127,7 @@ static void discard(struct uhmm_rcache *c, struct rc_region *r,
 	cds_list_del(&r->list);
 	uhmm__rc_unreserve_locked(c, rc_len(r));
 	rc_unlock(c);
-	free(r);	/* never published: no reader can know it */
+	uhmm__rc_region_recycle(c, r);	/* never published */
 }
 
 static void unplan(struct uhmm_rcache *c, struct rc_region *r)
@@ -160,7 +147,7 @@ static int do_reg(struct uhmm_rcache *c, struct rc_region *r,
 				       rc_len(r), &uhmm__rc_sub_ops);
 	if (err) {
 		unplan(c, r);
-		free(r);
+		uhmm__rc_region_recycle(c, r);
 		return err;
 	}
 	uhmm_interval_sub_set_owner_lock(&r->sub, &c->lock);
@@ -198,7 +185,7 @@ static int miss_once(struct uhmm_rcache *c, unsigned long start,
 		     unsigned long end, unsigned int access,
 		     struct rc_region **out)
 {
-	struct rc_region *r = region_alloc(c), *hit = NULL, *victims = NULL;
+	struct rc_region *r = uhmm__rc_region_alloc(c), *hit = NULL, *victims = NULL;
 	unsigned long seq;
 	int err;
 
@@ -212,7 +199,7 @@ static int miss_once(struct uhmm_rcache *c, unsigned long start,
 	rc_unlock(c);
 	uhmm__rc_dereg_list(c, victims);
 	if (err || hit) {
-		free(r);
+		uhmm__rc_region_recycle(c, r);
 		if (hit)
 			uhmm__rc_count_hit(c);
 		*out = hit;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cache_region.c - a region's life after registration: references, the
- * interval callback, the pending list, deregistration (states in cache.h).
+ * interval callback, the pending list, deregistration, and the type-stable
+ * allocation that reuses regions (states in cache.h).
  *
  * The pending list is a lock-free stack (push one, pop all): pushes come
  * from the callback (under the cache lock) and from put (no lock, maybe
@@ -10,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -38,12 +40,69 @@ bool uhmm__rc_tryget(struct rc_region *r)
 	do {
 		if (old & RC_DEAD)
 			return false;
-		if (rc_unlikely(old + 1 == RC_DEAD))
+		if (rc_unlikely(rc_holders(old) == RC_COUNT_MASK))
 			RC_DIE("region reference count overflow");
 	} while (!__atomic_compare_exchange_n(&r->refs, &old, old + 1, true,
 					      __ATOMIC_ACQUIRE,
 					      __ATOMIC_RELAXED));
 	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Type-stable allocation (cache.h)                                    */
+
+struct rc_region *uhmm__rc_region_alloc(struct uhmm_rcache *c)
+{
+	struct rc_region *r;
+	unsigned long gen;
+
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	r = c->free_regions;
+	if (r)
+		c->free_regions = r->next_dead;
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
+	if (!r) {
+		/* Line aligned: refs shares its line with no other
+		 * region's fields (nor anyone's malloc'd bytes). */
+		if (posix_memalign((void **)&r, 64, sizeof(*r)))
+			return NULL;
+		r->refs = 0;	/* generation 0: never kept by anyone */
+	}
+	/* refs is left alone: a thread holding a stale pointer may be
+	 * comparing it right now (cache_tlb.h). */
+	memset((char *)r + offsetof(struct rc_region, pub), 0,
+	       sizeof(*r) - offsetof(struct rc_region, pub));
+	r->cache = c;
+	r->state = RC_NEW;
+	CDS_INIT_LIST_HEAD(&r->list);
+	gen = (__atomic_load_n(&r->refs, __ATOMIC_RELAXED) + RC_GEN_ONE) &
+	      RC_GEN_MASK;
+	/* Holder 1: the registering thread's, handed to get. */
+	__atomic_store_n(&r->refs, gen | 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+void uhmm__rc_region_recycle(struct uhmm_rcache *c, struct rc_region *r)
+{
+	__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_RELAXED);
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	r->next_dead = c->free_regions;
+	c->free_regions = r;
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
+}
+
+void uhmm__rc_region_free_all(struct uhmm_rcache *c)
+{
+	struct rc_region *r, *next;
+
+	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	r = c->free_regions;
+	c->free_regions = NULL;
+	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
+	for (; r; r = next) {
+		next = r->next_dead;
+		free(r);
+	}
 }
 
 void uhmm__rc_pending_push(struct uhmm_rcache *c, struct rc_region *r)
@@ -78,7 +137,7 @@ void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r)
 	uhmm__rc_index_remove(&c->index, r);
 	cds_list_del(&r->list);
 	r->state = RC_GONE;
-	if (__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_ACQ_REL) == 0)
+	if (!rc_holders(__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_ACQ_REL)))
 		uhmm__rc_pending_push(c, r);
 }
 
@@ -127,8 +186,8 @@ const struct uhmm_interval_sub_ops uhmm__rc_sub_ops = {
 /* ------------------------------------------------------------------ */
 /* Deregistration: never under the lock, never inside a callback       */
 
-/* After the free, @c is touched only under frees_lock, which destroy
- * takes before it can free @c. */
+/* Back to the free list; after that, @c is touched only under
+ * frees_lock, which destroy takes before it can free @c. */
 static void free_rcu(struct rc_rcu_head *head)
 {
 	struct rc_region *r = rc_container_of(head, struct rc_region, rcu);
@@ -136,8 +195,9 @@ static void free_rcu(struct rc_rcu_head *head)
 
 	uhmm__rc_rcu_callback_begin();
 	c = r->cache;
-	free(r);
 	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
+	r->next_dead = c->free_regions;	/* dead already: see the drain */
+	c->free_regions = r;
 	c->frees_done++;
 	RC_CHECK(pthread_cond_broadcast(&c->frees_cond));
 	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));

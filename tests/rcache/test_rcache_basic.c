@@ -33,9 +33,10 @@ static void repeat_get_hits(void **state)
 }
 
 /*
- * Hits are counted in per-thread shards (32): more threads hitting at once
- * than there are shards (so live threads share one), in rounds (so shards
- * are handed out again), must all be counted, none lost.
+ * Hits are counted in shards a thread owns (32) and, past them, shared
+ * ones: more threads hitting at once than there are owned shards (so some
+ * share), in rounds (so shards are given back at thread exit and owned
+ * again), must all be counted, none lost.
  */
 #define HIT_THREADS	40
 #define HIT_ROUNDS	2

@@ -251,6 +251,74 @@ static void teardown_invalidates_everything(void **state)
 	munmap(p, 2 * ps());
 }
 
+/*
+ * A region's bookkeeping is reused once it is deregistered, and each
+ * thread remembers the regions it got last (consumers/rcache/cache_tlb.h).
+ * Here this thread got a region for p, which was then invalidated; a
+ * helper thread makes the cache reuse that very region for another range
+ * and holds it, live.  A get for p must not be served by what this thread
+ * remembered: the region at that address is another range now.
+ */
+#define REUSE_PAGES	256
+
+struct reuser {
+	struct rc_env *e;
+	char *q;
+	const struct uhmm_rcache_region *old;
+	struct uhmm_rcache_region *held[REUSE_PAGES];
+	int n, found;
+};
+
+static void *reuse_until_found(void *arg)
+{
+	struct reuser *u = arg;
+	struct uhmm_rcache_region *r;
+
+	u->found = -1;
+	for (u->n = 0; u->n < REUSE_PAGES && u->found < 0; u->n++) {
+		/* Held, so the free list yields its next region each time. */
+		if (uhmm_rcache_get(u->e->cache, u->q + u->n * ps(), ps(),
+				    UHMM_RCACHE_READ, &r))
+			abort();
+		u->held[u->n] = r;
+		if (r == u->old)
+			u->found = u->n;
+		else
+			usleep(2000);	/* a grace period frees the old one */
+	}
+	return NULL;
+}
+
+static void reused_region_is_not_served_for_its_old_range(void **state)
+{
+	struct rc_env e;
+	char *p = map_pages(1), *q = map_pages(REUSE_PAGES + 1);
+	struct uhmm_rcache_region *r;
+	struct reuser u = { .e = &e, .q = q };
+	pthread_t t;
+	int i;
+
+	rc_env_start(&e, NULL);
+	u.old = rc_get(&e, p, ps(), UHMM_RCACHE_READ);
+	uhmm_rcache_put(e.cache, (struct uhmm_rcache_region *)u.old);
+	(void)rc_key(&e, p, ps(), UHMM_RCACHE_READ);	/* remembered */
+	assert_int_equal(uhmm_rcache_invalidate(e.cache, p, ps()), 0);
+	uhmm_rcache_reclaim(e.cache);
+	assert_int_equal(pthread_create(&t, NULL, reuse_until_found, &u), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	if (u.found < 0)
+		fail_msg("the cache never reused the invalidated region");
+	r = rc_get(&e, p, ps(), UHMM_RCACHE_READ);	/* checks the range */
+	assert_ptr_not_equal(r, u.held[u.found]);
+	assert_int_equal(rc_stats(&e).misses, 2 + u.n);
+	uhmm_rcache_put(e.cache, r);
+	for (i = 0; i < u.n; i++)
+		uhmm_rcache_put(e.cache, u.held[i]);
+	rc_env_stop(&e);
+	munmap(p, ps());
+	munmap(q, (REUSE_PAGES + 1) * ps());
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +329,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(after_event_invalidates),
 		cmocka_unit_test(free_and_malloc_same_address),
 		cmocka_unit_test(held_region_lives_until_put),
+		cmocka_unit_test(reused_region_is_not_served_for_its_old_range),
 		cmocka_unit_test(dereg_waits_for_a_cache_call),
 		cmocka_unit_test(ops_run_unlocked_outside_callbacks),
 		cmocka_unit_test(teardown_invalidates_everything),

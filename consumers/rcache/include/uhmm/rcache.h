@@ -13,7 +13,8 @@
  *
  * Lifetime of a region:
  *   get (miss)  ->register (no cache lock held)  -> published, refs 1
- *   get (hit)   refs + 1, no lock (RCU)
+ *   get (hit)   refs + 1, no lock: the thread's recent regions first,
+ *               else the index under RCU
  *   put         refs - 1; at 0 the region stays cached (LRU) while valid
  *   invalidated (callback, maybe inside free() or munmap()): unpublished at
  *               once, never returned again; holders keep using it until
@@ -22,10 +23,11 @@
  *               background reclaimer (UHMM_RCACHE_RECLAIMER), never inside
  *               a callback
  *
- * Memory: a region's bookkeeping is allocated at registration and freed
- * after deregistration; invalidation allocates nothing, so the pending list
- * is bounded by the number of regions ever cached at once (<= max_regions),
- * whatever the application does between cache calls.
+ * Memory: a region's bookkeeping is allocated at its first registration and
+ * kept for reuse after deregistration (it goes back to malloc at destroy);
+ * invalidation allocates nothing, so the pending list and the kept
+ * bookkeeping are bounded by the number of regions ever cached at once
+ * (<= max_regions), whatever the application does between cache calls.
  */
 #ifndef UHMM_RCACHE_H
 #define UHMM_RCACHE_H
