@@ -162,8 +162,8 @@ static struct rc_region *lookup(struct uhmm_rcache *c, unsigned long start,
 						  access);
 
 	uhmm__rc_rcu_read_unlock(t);
-	if (r && !__atomic_load_n(&r->referenced, __ATOMIC_RELAXED))
-		__atomic_store_n(&r->referenced, true, __ATOMIC_RELAXED);
+	if (r)
+		rc_mark_referenced(r);
 	return r;
 }
 
@@ -202,8 +202,7 @@ int uhmm_rcache_get(struct uhmm_rcache *c, const void *addr, size_t len,
 	r = rc_tlb_get(c, start, start + len, access);
 	if (rc_unlikely(!r))
 		return get_slow(c, start, start + len, access, out);
-	if (rc_unlikely(!__atomic_load_n(&r->referenced, __ATOMIC_RELAXED)))
-		__atomic_store_n(&r->referenced, true, __ATOMIC_RELAXED);
+	rc_mark_referenced(r);
 	uhmm__rc_count_hit(c);
 	*out = &r->pub;
 	return 0;

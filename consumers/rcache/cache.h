@@ -289,6 +289,44 @@ static inline void rc_unlock(struct uhmm_rcache *c)
 	RC_CHECK(pthread_mutex_unlock(&c->lock));
 }
 
+/*
+ * Increment-if-not-dead for generation @gen (refs & RC_GEN_MASK): the
+ * compare covers the whole word, so a reference is taken only while the
+ * region is that generation and not DEAD.  Success means the region was
+ * valid at the moment of the increment: DEAD is set (under the cache
+ * lock) before a region is unpublished for good.  The acquire pairs with
+ * the release of the publishing store, for the holder's reads of pub.
+ */
+static inline bool rc_tryget_gen(struct rc_region *r, unsigned long gen)
+{
+	unsigned long old = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
+
+	while ((old & ~RC_COUNT_MASK) == gen) {
+		if (rc_unlikely(rc_holders(old) == RC_COUNT_MASK))
+			RC_DIE("region reference count overflow");
+		if (__atomic_compare_exchange_n(&r->refs, &old, old + 1, true,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return true;
+	}
+	return false;
+}
+
+/* The same for whatever generation @r is now (the index: under RCU, a
+ * region found cannot be reused before the section ends). */
+static inline bool rc_tryget(struct rc_region *r)
+{
+	return rc_tryget_gen(r, __atomic_load_n(&r->refs, __ATOMIC_RELAXED) &
+				RC_GEN_MASK);
+}
+
+/* The clock bit: a hit sets it, eviction clears it. */
+static inline void rc_mark_referenced(struct rc_region *r)
+{
+	if (!__atomic_load_n(&r->referenced, __ATOMIC_RELAXED))
+		__atomic_store_n(&r->referenced, true, __ATOMIC_RELAXED);
+}
+
 /* cache_region.c */
 extern const struct uhmm_interval_sub_ops uhmm__rc_sub_ops;
 /* A NEW region with refs 1 (a reused one if any), or NULL. */
@@ -298,7 +336,6 @@ struct rc_region *uhmm__rc_region_alloc(struct uhmm_rcache *c);
 void uhmm__rc_region_recycle(struct uhmm_rcache *c, struct rc_region *r);
 /* At destroy: the free list's memory back to malloc. */
 void uhmm__rc_region_free_all(struct uhmm_rcache *c);
-bool uhmm__rc_tryget(struct rc_region *r);
 void uhmm__rc_publish_locked(struct uhmm_rcache *c, struct rc_region *r);
 void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r);
 void uhmm__rc_pending_push(struct uhmm_rcache *c, struct rc_region *r);

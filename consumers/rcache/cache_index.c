@@ -185,7 +185,7 @@ static struct rc_region *find_in_chain(struct rc_index *ix, unsigned int level,
 		if (l->chunk != chunk || l->level != level)
 			continue;
 		r = link_region(l);
-		if (covers(r, start, end, access) && uhmm__rc_tryget(r))
+		if (covers(r, start, end, access) && rc_tryget(r))
 			return r;
 	}
 	return NULL;

@@ -96,7 +96,7 @@ static int plan_locked(struct uhmm_rcache *c, struct rc_region *r,
 
 	*hit = uhmm__rc_index_find(&c->index, start, end, m.access);
 	if (*hit) {
-		__atomic_store_n(&(*hit)->referenced, true, __ATOMIC_RELAXED);
+		rc_mark_referenced(*hit);
 		return 0;
 	}
 	m.start &= ~(c->page_size - 1);

@@ -27,27 +27,6 @@ void uhmm__rc_die(const char *where, const char *msg)
 	abort();
 }
 
-/*
- * Increment-if-not-dead.  Success means the region was valid at the
- * moment of the increment: DEAD is set (under the cache lock) before a
- * region is unpublished for good, and never cleared.  The acquire pairs
- * with the release of the publishing store, for the holder's reads of pub.
- */
-bool uhmm__rc_tryget(struct rc_region *r)
-{
-	unsigned long old = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
-
-	do {
-		if (old & RC_DEAD)
-			return false;
-		if (rc_unlikely(rc_holders(old) == RC_COUNT_MASK))
-			RC_DIE("region reference count overflow");
-	} while (!__atomic_compare_exchange_n(&r->refs, &old, old + 1, true,
-					      __ATOMIC_ACQUIRE,
-					      __ATOMIC_RELAXED));
-	return true;
-}
-
 /* ------------------------------------------------------------------ */
 /* Type-stable allocation (cache.h)                                    */
 
@@ -82,12 +61,18 @@ struct rc_region *uhmm__rc_region_alloc(struct uhmm_rcache *c)
 	return r;
 }
 
+/* Under frees_lock; @r is DEAD. */
+static void free_list_push_locked(struct uhmm_rcache *c, struct rc_region *r)
+{
+	r->next_dead = c->free_regions;
+	c->free_regions = r;
+}
+
 void uhmm__rc_region_recycle(struct uhmm_rcache *c, struct rc_region *r)
 {
 	__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_RELAXED);
 	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
-	r->next_dead = c->free_regions;
-	c->free_regions = r;
+	free_list_push_locked(c, r);
 	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));
 }
 
@@ -196,8 +181,7 @@ static void free_rcu(struct rc_rcu_head *head)
 	uhmm__rc_rcu_callback_begin();
 	c = r->cache;
 	RC_CHECK(pthread_mutex_lock(&c->frees_lock));
-	r->next_dead = c->free_regions;	/* dead already: see the drain */
-	c->free_regions = r;
+	free_list_push_locked(c, r);	/* dead already: see the drain */
 	c->frees_done++;
 	RC_CHECK(pthread_cond_broadcast(&c->frees_cond));
 	RC_CHECK(pthread_mutex_unlock(&c->frees_lock));

@@ -51,23 +51,6 @@ struct rc_tlb {
 extern __thread struct rc_tlb uhmm__rc_tlb
 	__attribute__((tls_model("initial-exec")));
 
-/* Increment-if-same-generation-and-not-dead. */
-static inline bool rc_tlb_tryget(struct rc_region *r, unsigned long gen)
-{
-	unsigned long old = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
-
-	while ((old & ~RC_COUNT_MASK) == gen) {
-		if (rc_unlikely(rc_holders(old) == RC_COUNT_MASK))
-			RC_DIE("region reference count overflow");
-		/* Acquire: pairs with the publishing store, for pub. */
-		if (__atomic_compare_exchange_n(&r->refs, &old, old + 1, true,
-						__ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			return true;
-	}
-	return false;
-}
-
 /* A referenced region covering [start, end) with @access, or NULL. */
 static inline struct rc_region *rc_tlb_get(const struct uhmm_rcache *c,
 					   unsigned long start,
@@ -81,7 +64,7 @@ static inline struct rc_region *rc_tlb_get(const struct uhmm_rcache *c,
 		if (e->cid != c->id || start < e->start || end > e->end ||
 		    (access & ~e->access))
 			continue;
-		if (rc_likely(rc_tlb_tryget(e->r, e->gen)))
+		if (rc_likely(rc_tryget_gen(e->r, e->gen)))
 			return e->r;
 		e->cid = 0;	/* gone: the index or a miss will refill */
 		return NULL;

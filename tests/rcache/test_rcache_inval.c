@@ -259,7 +259,7 @@ static void teardown_invalidates_everything(void **state)
  * and holds it, live.  A get for p must not be served by what this thread
  * remembered: the region at that address is another range now.
  */
-#define REUSE_PAGES	256
+#define REUSE_PAGES	1024
 
 struct reuser {
 	struct rc_env *e;
@@ -284,7 +284,8 @@ static void *reuse_until_found(void *arg)
 		if (r == u->old)
 			u->found = u->n;
 		else
-			usleep(2000);	/* a grace period frees the old one */
+			usleep(5000);	/* a grace period frees the old one:
+					 * up to ~5 s, for a loaded TSan run */
 	}
 	return NULL;
 }
