@@ -210,19 +210,27 @@ UHMM_API int uhmm__mm_grab_live(struct uhmm_mm **out, int max);
  *
  * uhmm__itree_changed_hook: if set, called with no lock held at the end of
  * every uhmm_interval_sub_insert() and _remove() that succeeded, in the
- * caller's thread (never from a callback: those calls refuse to run there).
- * It is not called when a deferred insert or remove is applied at the end
- * of an invalidation: that end may run inside free(), and
- * uhmm__interval_ranges() already reports pending inserts.  Set once, by a
- * constructor, before any subscription exists.
+ * caller's thread (never from a callback: those calls refuse to run there),
+ * with the subscription's [start, last] and whether it was inserted (true)
+ * or removed (false).  It is not called when a deferred insert or remove is
+ * applied at the end of an invalidation: that end may run inside free(),
+ * and uhmm__interval_ranges() already reports pending inserts.  Set once,
+ * by a constructor, before any subscription exists.
  *
  * uhmm__interval_ranges(): copy [start, last] of up to @max subscriptions
- * of @mm (in the tree or pending insertion) into @out, under itree_lock.
+ * of @mm (in the tree or pending insertion) that overlap [@start, @last]
+ * into @out, under itree_lock; @max may be 0 (a count only).  Context: any
+ * thread outside a callback's own itree_lock section (none is held while
+ * callbacks run); takes itree_lock, never allocates.
  * Return: how many there are (may exceed @max: only @max were copied).
  */
-UHMM_API extern void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm);
-UHMM_API int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long (*out)[2],
-				   int max);
+UHMM_API extern void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm,
+						 unsigned long start,
+						 unsigned long last,
+						 bool inserted);
+UHMM_API int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long start,
+				   unsigned long last,
+				   unsigned long (*out)[2], int max);
 
 /* Fork handling (src/mm.c). */
 void uhmm__fork_prepare(void);

@@ -113,16 +113,18 @@ static void insert_locked(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
 			 __ATOMIC_RELAXED);
 }
 
-void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm);
+void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm, unsigned long start,
+				 unsigned long last, bool inserted);
 
 /* Tell capture (internal.h) that the covered ranges changed; no lock held. */
-static void itree_changed(struct uhmm_mm *mm)
+static void itree_changed(struct uhmm_mm *mm, unsigned long start,
+			  unsigned long last, bool inserted)
 {
-	void (*hook)(struct uhmm_mm *) =
+	void (*hook)(struct uhmm_mm *, unsigned long, unsigned long, bool) =
 		__atomic_load_n(&uhmm__itree_changed_hook, __ATOMIC_ACQUIRE);
 
 	if (hook)
-		hook(mm);
+		hook(mm, start, last, inserted);
 }
 
 int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
@@ -147,7 +149,7 @@ int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 	insert_locked(mm, sub);
 	uhmm__mutex_unlock(&mm->itree_lock);
 	uhmm_mm_put(mm);	/* pairs with get_not_zero above */
-	itree_changed(mm);
+	itree_changed(mm, start, start + (length - 1), true);
 	return 0;
 }
 
@@ -198,7 +200,7 @@ int uhmm_interval_sub_remove(struct uhmm_interval_sub *sub)
 	if (seq)
 		wait_seq_moves(mm, seq);
 	sub->mm = NULL;
-	itree_changed(mm);
+	itree_changed(mm, sub->it_start, sub->it_last, false);
 	uhmm_mm_drop(mm);	/* pairs with the grab in insert */
 	return 0;
 }
@@ -213,19 +215,20 @@ static int copy_range(struct uhmm_interval_sub *sub, unsigned long (*out)[2],
 	return n + 1;
 }
 
-int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long (*out)[2],
-			  int max)
+int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long start,
+			  unsigned long last, unsigned long (*out)[2], int max)
 {
 	struct uhmm__itree_iter it;
 	struct uhmm_interval_sub *sub;
 	int n = 0;
 
 	uhmm__mutex_lock(&mm->itree_lock);
-	for (sub = uhmm__itree_iter_first(&mm->itree, &it, 0, ULONG_MAX); sub;
+	for (sub = uhmm__itree_iter_first(&mm->itree, &it, start, last); sub;
 	     sub = uhmm__itree_iter_next(&it))
 		n = copy_range(sub, out, n, max);
 	for (sub = mm->deferred; sub; sub = sub->deferred_next)
-		if (sub->state == UHMM__IS_PENDING_INSERT)
+		if (sub->state == UHMM__IS_PENDING_INSERT &&
+		    sub->it_start <= last && sub->it_last >= start)
 			n = copy_range(sub, out, n, max);
 	uhmm__mutex_unlock(&mm->itree_lock);
 	return n;

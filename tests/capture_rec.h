@@ -36,6 +36,7 @@ struct rec {
 	int seen;			/* what the probe held */
 	pid_t tid;			/* the thread that ran the callback */
 	void *unmap_in_cb;		/* a page the callback unmaps, once */
+	int after;			/* atomic: UHMM_RANGE_AFTER calls */
 };
 
 static bool rec_invalidate(struct uhmm_interval_sub *sub,
@@ -47,6 +48,15 @@ static bool rec_invalidate(struct uhmm_interval_sub *sub,
 	uhmm_interval_set_seq(sub, cur_seq);
 	if (r->event == UHMM_EVENT_RELEASE)
 		return true;
+	/*
+	 * The userfaultfd reader's: a change it saw only afterwards (the
+	 * memory may be gone: no probe), maybe another thread's.  These
+	 * tests judge what was told before; counted apart.
+	 */
+	if (r->flags & UHMM_RANGE_AFTER) {
+		__atomic_add_fetch(&x->after, 1, __ATOMIC_SEQ_CST);
+		return true;
+	}
 	x->start = r->start;
 	x->end = r->end;
 	x->event = r->event;

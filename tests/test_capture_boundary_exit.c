@@ -56,7 +56,8 @@ static bool life_invalidate(struct uhmm_interval_sub *sub,
 	struct life *l = (struct life *)sub;	/* sub is the first member */
 
 	uhmm_interval_set_seq(sub, cur_seq);
-	if (r->event == UHMM_EVENT_RELEASE)
+	/* AFTER: the userfaultfd reader's, for a change it saw afterwards. */
+	if (r->event == UHMM_EVENT_RELEASE || (r->flags & UHMM_RANGE_AFTER))
 		return true;
 	if (__atomic_add_fetch(&l->calls, 1, __ATOMIC_SEQ_CST) == 1) {
 		l->first_event = r->event;

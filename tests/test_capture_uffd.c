@@ -7,8 +7,8 @@
  * returned, read_retry on a sequence taken before it is true.  Also: a range
  * the application's own userfaultfd holds falls back and is reported; page
  * faults never wait for the reader; UHMM_CAPTURE_UFFD=off turns it off.
- * The mechanism is opt-in for now: main() sets UHMM_CAPTURE_UFFD=on unless
- * the environment says otherwise.
+ * The mechanism is on by default (test_capture_uffd_quiet.c checks that
+ * changes made through libc send it no event).
  *
  * UHMM_TEST_LINK: interpose
  */
@@ -22,11 +22,8 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "uffd_util.h"
 #include <uhmm/uhmm.h>
-
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
 
 #define LOG_MAX 64
 
@@ -72,61 +69,6 @@ static const struct uhmm_interval_sub_ops rec_ops = {
 static unsigned long ps(void)
 {
 	return uhmm_page_size();
-}
-
-/* A bare system call: nothing in libc or uhmm's wrappers sees it. */
-static long asm_syscall(long nr, long a0, long a1, long a2, long a3, long a4)
-{
-	long r;
-#if defined(__x86_64__)
-	register long r10 __asm__("r10") = a3;
-	register long r8 __asm__("r8") = a4;
-
-	__asm__ volatile("syscall" : "=a"(r)
-			 : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10),
-			   "r"(r8)
-			 : "rcx", "r11", "memory");
-#elif defined(__aarch64__)
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a0;
-	register long x1 __asm__("x1") = a1;
-	register long x2 __asm__("x2") = a2;
-	register long x3 __asm__("x3") = a3;
-	register long x4 __asm__("x4") = a4;
-
-	__asm__ volatile("svc 0" : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
-			 : "memory");
-	r = x0;
-#else
-	r = -ENOSYS;
-	(void)nr; (void)a0; (void)a1; (void)a2; (void)a3; (void)a4;
-#endif
-	return r;
-}
-
-/* Skip unless this machine gives us a userfaultfd with the events. */
-static void need_uffd(void)
-{
-	long fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = UFFD_FEATURE_EVENT_UNMAP |
-			    UFFD_FEATURE_EVENT_REMOVE |
-			    UFFD_FEATURE_EVENT_REMAP,
-	};
-
-#if !defined(__x86_64__) && !defined(__aarch64__)
-	SKIP("no inline syscall for this architecture");
-#endif
-	if (fd < 0)
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (fd < 0)
-		SKIP("userfaultfd unavailable: %s", strerror(errno));
-	if (ioctl((int)fd, UFFDIO_API, &api))
-		SKIP("userfaultfd without UNMAP/REMOVE/REMAP events: %s",
-		     strerror(errno));
-	close((int)fd);
 }
 
 static unsigned char *map_anon(size_t pages)
@@ -297,45 +239,6 @@ static void faults_never_wait_for_the_reader(void **state)
 	munmap(p, pages * ps());
 }
 
-/* The application's own userfaultfd on [p, p + len), missing mode. */
-static int own_uffd(void *p, size_t len)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { (unsigned long)p, len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	long fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-
-	if (fd < 0)
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(ioctl((int)fd, UFFDIO_API, &api), 0);
-	assert_int_equal(ioctl((int)fd, UFFDIO_REGISTER, &reg), 0);
-	return (int)fd;
-}
-
-/* Run @fn with stderr going to a file; return what it wrote. */
-static void capture_stderr(void (*fn)(void *), void *arg, char *out,
-			   size_t size)
-{
-	int saved = dup(STDERR_FILENO);
-	int f = memfd_create("stderr", MFD_CLOEXEC);
-	ssize_t n;
-
-	assert_true(saved >= 0 && f >= 0);
-	fflush(stderr);
-	assert_true(dup2(f, STDERR_FILENO) >= 0);
-	fn(arg);
-	fflush(stderr);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	n = pread(f, out, size - 1, 0);
-	out[n > 0 ? n : 0] = '\0';
-	close(f);
-	close(saved);
-	fputs(out, stderr);	/* keep it visible in the test's output */
-}
-
 static void insert_rec(void *addr)
 {
 	watch(addr, 2 * ps());
@@ -399,7 +302,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(off_means_no_after_the_fact_events),
 	};
 
-	/* Opt-in for now (src/capture/uffd.c); an explicit setting wins. */
-	setenv("UHMM_CAPTURE_UFFD", "on", 0);
 	return HARNESS_MAIN(tests);
 }

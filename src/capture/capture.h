@@ -73,6 +73,16 @@ bool uhmm__route_madvise(struct uhmm__span *s, unsigned long addr,
 			 size_t len, int advice);
 bool uhmm__route_mprotect(struct uhmm__span *s, unsigned long addr,
 			  size_t len, int prot);
+/*
+ * An mremap of [@old, @old + @old_size) failed with EFAULT.  If the
+ * userfaultfd mechanism runs, its registration may have split what was one
+ * mapping (mremap cannot cross mappings): fill @s with the old range as an
+ * UNMAP and return true, and the caller retries once inside that change,
+ * which ends the registration there (and so joins the pieces) for the call.
+ */
+bool uhmm__mremap_split(struct uhmm__span *s, const void *old,
+			size_t old_size);
+
 /* brk(@new_brk) with the break at @cur_brk. */
 bool uhmm__route_brk(struct uhmm__span *s, unsigned long cur_brk,
 		     unsigned long new_brk);
@@ -102,6 +112,7 @@ bool uhmm__route_shmdt(struct uhmm__span *s, unsigned long addr,
  * struct uhmm__change - one change being announced, on the caller's stack.
  * @n: how many handles were started (each gets its end).
  * @making: true from begin to end: this thread is making @span.
+ * @quiet: its userfaultfd registration was ended for the call (uffd.h).
  * @span: what was announced.
  * @outer: the change this thread was making when this one began.
  * @range: the range each started handle saw (range_end needs the same one).
@@ -111,6 +122,7 @@ bool uhmm__route_shmdt(struct uhmm__span *s, unsigned long addr,
 struct uhmm__change {
 	int n;
 	bool making;
+	bool quiet;
 	struct uhmm__span span;
 	const struct uhmm__change *outer;
 	struct uhmm_notifier_range range[UHMM__CAPTURE_MAX_MM];

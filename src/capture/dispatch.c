@@ -14,6 +14,7 @@
 
 #include "../internal.h"
 #include "capture.h"
+#include "uffd.h"
 
 static unsigned long missed;	/* atomic: handles not told, past the cap */
 
@@ -78,6 +79,7 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 
 	c->n = 0;
 	c->making = false;
+	c->quiet = false;
 	if (!s || already_announced(s)) {
 		errno = saved;
 		return;
@@ -90,6 +92,8 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 	}
 	for (i = 0; i < n; i++)
 		begin_one(c, mm[i], s);
+	/* Announced now: the call need not make a userfaultfd event too. */
+	c->quiet = uhmm__uffd_quiet_begin(c->range, c->n);
 	c->span = *s;
 	c->outer = making;
 	c->making = true;
@@ -105,6 +109,11 @@ void uhmm__change_end(struct uhmm__change *c)
 	if (c->making) {
 		making = c->outer;
 		c->making = false;
+	}
+	if (c->quiet) {
+		/* Registered again while the range is still open. */
+		uhmm__uffd_quiet_end(c->range, c->n);
+		c->quiet = false;
 	}
 	/* In reverse, as nested changes end. */
 	for (i = c->n - 1; i >= 0; i--) {

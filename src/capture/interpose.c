@@ -10,6 +10,7 @@
  * that could come back here before the real functions are resolved (until
  * then the raw path runs, see interpose.h).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 
@@ -117,6 +118,14 @@ UHMM__WRAPPER void *mremap(void *old, size_t old_size, size_t new_size,
 	ret = call_mremap(r, old, old_size, new_size, flags, new_addr);
 	uhmm__change_end(&c[1]);
 	uhmm__change_end(&c[0]);
+	if (ret == MAP_FAILED && errno == EFAULT &&
+	    uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_MREMAP) &&
+	    uhmm__mremap_split(&s[0], old, old_size)) {
+		/* Our registration split the mapping: once more, quiet. */
+		uhmm__change_begin(&c[0], &s[0]);
+		ret = call_mremap(r, old, old_size, new_size, flags, new_addr);
+		uhmm__change_end(&c[0]);
+	}
 	return ret;
 }
 

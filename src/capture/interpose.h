@@ -40,6 +40,7 @@ struct uhmm__real {
 	void *(*shmat)(int, const void *, int);
 	int (*shmdt)(const void *);
 	long (*syscall)(long, ...);
+	int (*ioctl)(int, unsigned long, ...);
 };
 
 /**

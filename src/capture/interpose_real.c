@@ -67,6 +67,7 @@ static void resolve(void)
 	RESOLVE(shmat);
 	RESOLVE(shmdt);
 	RESOLVE(syscall);
+	RESOLVE(ioctl);
 	resolving = false;
 	__atomic_store_n(&state, READY, __ATOMIC_RELEASE);
 	errno = saved;

@@ -137,6 +137,13 @@ static void *p_mremap(void *old, size_t old_size, size_t new_size,
 	ret = SYS(NR(MREMAP), old, old_size, new_size, flags, new_addr, 0);
 	uhmm__change_end(&c[1]);
 	uhmm__change_end(&c[0]);
+	if (ret == -EFAULT && uhmm__mremap_split(&s[0], old, old_size)) {
+		/* Our registration split the mapping: once more, quiet. */
+		uhmm__change_begin(&c[0], &s[0]);
+		ret = SYS(NR(MREMAP), old, old_size, new_size, flags, new_addr,
+			  0);
+		uhmm__change_end(&c[0]);
+	}
 	return (void *)uhmm__raw_result(ret);
 }
 

@@ -22,6 +22,7 @@
  * to patching and interposition, said once on stderr.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../os/linux/raw.h"
 #include "../os/linux/uffd.h"
 #include "capture.h"
 #include "interpose.h"
@@ -44,10 +47,19 @@ static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
 static int state;		/* under sync_lock (atomic reads elsewhere) */
 static int fd = -1, stop_fd = -1;	/* fixed while RUNNING */
 static pthread_t reader;
-static unsigned long (*ranges)[2];	/* under sync_lock: snapshot buffer */
-static int ranges_cap;
 
 struct uhmm__uffd_hull uhmm__uffd_hull = { ULONG_MAX, 0 };
+
+/*
+ * Every registered range may split a VMA in three, and the kernel caps a
+ * process's VMAs (vm.max_map_count): past the cap the application's own
+ * mmap and mprotect fail with ENOMEM.  So memory is registered only while
+ * fewer than `budget` subscriptions live (a quarter of the cap), which
+ * keeps what we add under half of it; past that, new subscriptions are
+ * left to patching and interposition, said once on stderr.
+ */
+static long live_subs;		/* changed under sync_lock, read atomically */
+static long budget = 16382;	/* max_map_count / 4; read at start */
 
 int uhmm__uffd_fd(void)
 {
@@ -74,20 +86,17 @@ void uhmm__uffd_hull_add(unsigned long start, unsigned long end)
 }
 
 /*
- * Off unless UHMM_CAPTURE_UFFD=on (1, yes) for now: a change patching or
- * interposition announced before is then announced again afterwards, with
- * UHMM_RANGE_AFTER, and owners' callbacks must expect that (the memory is
- * gone by then).  Flip this once they all do (docs/capture.md).
+ * On unless UHMM_CAPTURE_UFFD=off (0, no).  A change patching or
+ * interposition announces is kept quiet (it sends no event), so owners see
+ * UHMM_RANGE_AFTER only for what bypassed libc.
  */
-static const bool default_on = false;
-
 static bool wanted(void)
 {
 	const char *v = getenv("UHMM_CAPTURE_UFFD");
 
 	if (!v || !*v)
-		return default_on;
-	return !strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "yes");
+		return true;
+	return strcmp(v, "off") && strcmp(v, "0") && strcmp(v, "no");
 }
 
 /* Once per process: a range belongs to another userfaultfd. */
@@ -107,74 +116,174 @@ static void report_busy(unsigned long start, unsigned long end)
 		return;	/* nowhere to report it */
 }
 
-/* Register [s, e) of VMA @v, aligned to its page size (hugetlb). */
+static void read_budget(void)
+{
+	char buf[32] = "";
+	long v;
+	int f = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return;
+	if (read(f, buf, sizeof(buf) - 1) > 0) {
+		v = strtol(buf, NULL, 10);
+		if (v >= 64)
+			budget = v / 4;
+	}
+	close(f);
+}
+
+/* May memory be registered now?  Says once when it may not. */
+static bool within_budget(void)
+{
+	static int said;	/* atomic */
+	char msg[160];
+	int n;
+
+	if (__atomic_load_n(&live_subs, __ATOMIC_RELAXED) < budget)
+		return true;
+	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		return false;
+	n = snprintf(msg, sizeof(msg), "uhmm: capture: %ld or more "
+		     "subscriptions; memory of further ones is not registered "
+		     "with userfaultfd (vm.max_map_count)\n", budget);
+	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
+		return false;	/* nowhere to report it */
+	return false;
+}
+
+/* [s, e) of VMA @v, aligned to its page size (hugetlb), clipped to @v. */
+static void vma_part(const struct uhmm__vma *v, unsigned long *s,
+		     unsigned long *e)
+{
+	unsigned long ps = v->page_size ? v->page_size : uhmm_page_size();
+
+	*s &= -ps;
+	*e = (*e + ps - 1) & -ps;
+	*s = *s < v->start ? v->start : *s;
+	*e = *e > v->end ? v->end : *e;
+}
+
 static void register_part(const struct uhmm__vma *v, unsigned long s,
 			  unsigned long e)
 {
-	unsigned long ps = v->page_size ? v->page_size : uhmm_page_size();
 	int ret;
 
-	s &= -ps;
-	e = (e + ps - 1) & -ps;
-	s = s < v->start ? v->start : s;
-	e = e > v->end ? v->end : e;
+	vma_part(v, &s, &e);
 	ret = uhmm__os_uffd_register_wp(fd, s, e - s);
 	if (ret == -EBUSY)
 		report_busy(s, e);
 	/* -EINVAL and others: a kind userfaultfd cannot take; skipped. */
 }
 
-static void register_range(unsigned long start, unsigned long end)
+static void unregister_part(const struct uhmm__vma *v, unsigned long s,
+			    unsigned long e)
+{
+	vma_part(v, &s, &e);
+	/* -EINVAL: not a kind we registered, or another userfaultfd's. */
+	(void)uhmm__os_uffd_unregister(fd, s, e - s);
+}
+
+/* @part on each VMA in [start, end), intersected with it. */
+static void each_vma(unsigned long start, unsigned long end,
+		     void (*part)(const struct uhmm__vma *, unsigned long,
+				  unsigned long))
 {
 	struct uhmm__vma v;
 	unsigned long a = start;
 
 	while (a < end && uhmm__os_vma_find(a, &v) == 0 && v.start < end) {
-		register_part(&v, a > v.start ? a : v.start,
-			      end < v.end ? end : v.end);
+		part(&v, a > v.start ? a : v.start, end < v.end ? end : v.end);
 		a = v.end;
 	}
 }
 
-/* Snapshot @mm's subscribed ranges into `ranges`. Return: count or -1. */
-static int snapshot(struct uhmm_mm *mm)
-{
-	int n = uhmm__interval_ranges(mm, ranges, ranges_cap);
-	void *p;
+/*
+ * A subscription wider than this (dmirror's, over the whole address space,
+ * as the kernel's test driver has) is not registered: it would register
+ * every mapping of the process, so every raw munmap anywhere (a
+ * sanitizer's allocator, the dynamic loader) would wait for the reader,
+ * and one made on the reader's own thread would wait for itself.
+ */
+#define SPAN_MAX	(1UL << 40)	/* 1 TiB */
 
-	while (n > ranges_cap) {
-		p = realloc(ranges, (size_t)n * 2 * sizeof(ranges[0]));
-		if (!p)
-			return -1;
-		ranges = p;
-		ranges_cap = n * 2;
-		n = uhmm__interval_ranges(mm, ranges, ranges_cap);
-	}
-	return n;
+static void register_range(unsigned long start, unsigned long end)
+{
+	if (end - start > SPAN_MAX || !within_budget())
+		return;
+	/* The hull first: an event may come as soon as it is registered. */
+	uhmm__uffd_hull_add(start, end);
+	each_vma(start, end, register_part);
 }
 
-static void sync_mm(struct uhmm_mm *mm)
+/*
+ * End our registration of [start, end): one ioctl, or VMA by VMA where the
+ * range holds memory we never registered and the kernel cannot take
+ * (files without WP_ASYNC, VM_IO), another userfaultfd's, or a hugetlb
+ * mapping @start is not aligned for.
+ */
+static void unregister_range(unsigned long start, unsigned long end)
 {
-	unsigned long ps = uhmm_page_size(), s, e;
-	int i, n = snapshot(mm);
+	if (uhmm__os_uffd_unregister(fd, start, end - start) == -EINVAL)
+		each_vma(start, end, unregister_part);
+}
 
-	for (i = 0; i < n; i++) {
-		s = ranges[i][0] & -ps;
-		e = ranges[i][1] >= -ps ? -ps : (ranges[i][1] + ps) & -ps;
-		/* The hull first: an event may come as soon as it is
-		 * registered. */
-		uhmm__uffd_hull_add(s, e);
+/* [start, last] rounded out to pages, as [*s, *e); the top page clipped. */
+static void page_span(unsigned long start, unsigned long last,
+		      unsigned long *s, unsigned long *e)
+{
+	unsigned long ps = uhmm_page_size();
+
+	*s = start & -ps;
+	*e = last >= -ps ? -ps : (last + ps) & -ps;
+}
+
+/*
+ * Register what @mm's subscriptions cover of [s, e).  Past COVERED_MAX
+ * overlapping subscriptions the whole of [s, e) is registered: more than
+ * is subscribed only costs events nobody is owed.  Never allocates (it
+ * runs on the hook path, inside free()).
+ */
+#define COVERED_MAX 16
+
+static void register_covered(struct uhmm_mm *mm, unsigned long s,
+			     unsigned long e)
+{
+	unsigned long r[COVERED_MAX][2], a, b;
+	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX);
+
+	if (n > COVERED_MAX) {
 		register_range(s, e);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		page_span(r[i][0], r[i][1], &a, &b);
+		if (b - a <= SPAN_MAX)	/* else never registered */
+			register_range(a > s ? a : s, b < e ? b : e);
 	}
 }
 
-static void sync_locked(void)
+/* Does a subscription of @mm that we register overlap [s, e)? */
+static bool registered_there(struct uhmm_mm *mm, unsigned long s,
+			     unsigned long e)
+{
+	unsigned long r[COVERED_MAX][2];
+	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX);
+
+	if (n > COVERED_MAX)
+		return true;
+	for (i = 0; i < n; i++)
+		if (r[i][1] - r[i][0] < SPAN_MAX)
+			return true;
+	return false;
+}
+
+static void register_covered_live(unsigned long s, unsigned long e)
 {
 	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM];
 	int i, n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM);
 
 	for (i = 0; i < n; i++) {
-		sync_mm(mm[i]);
+		register_covered(mm[i], s, e);
 		uhmm_mm_drop(mm[i]);	/* pairs with grab_live */
 	}
 }
@@ -210,6 +319,7 @@ static void start_locked(void)
 		state = OFF;
 		return;
 	}
+	read_budget();
 	fd = uhmm__os_uffd_open(&wp_async);
 	if (fd < 0) {
 		state = OFF;	/* ENOSYS, EPERM: patching/interposition only */
@@ -227,16 +337,121 @@ static void start_locked(void)
 	__atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
 }
 
-/* uhmm__itree_changed_hook: the subscribed ranges changed. */
-static void itree_changed(struct uhmm_mm *mm)
+static bool running(void)
 {
-	(void)mm;	/* every live handle is synced: the hull covers all */
+	return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING;
+}
+
+bool uhmm__uffd_running(void)
+{
+	return running();
+}
+
+bool uhmm__mremap_split(struct uhmm__span *s, const void *old,
+			size_t old_size)
+{
+	if (!running() || old_size == 0 ||
+	    (unsigned long)old > ULONG_MAX - old_size)
+		return false;
+	*s = (struct uhmm__span){ (unsigned long)old,
+				  (unsigned long)old + old_size,
+				  UHMM_EVENT_UNMAP };
+	return true;
+}
+
+bool uhmm__uffd_yield(int other, unsigned long start, unsigned long len)
+{
+	static int said;	/* atomic */
+	unsigned long s, e;
+	char msg[200];
+	int n;
+
+	if (!running() || other == fd || len == 0 ||
+	    start > ULONG_MAX - len)
+		return false;
+	page_span(start, start + len - 1, &s, &e);
+	unregister_range(s, e);
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED)) {
+		n = snprintf(msg, sizeof(msg), "uhmm: capture: the "
+			     "application's own userfaultfd takes [%#lx, %#lx);"
+			     " changes there bypassing libc are not caught\n",
+			     s, e);
+		if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
+			return true;	/* nowhere to report it */
+	}
+	return true;
+}
+
+/*
+ * uhmm__itree_changed_hook: a subscription of [start, last] was inserted
+ * or removed.  An insert registers its range; a remove ends the
+ * registration of its range and registers again what other subscriptions
+ * still cover of it.  The order (unregister, then look, then register)
+ * is what keeps every subscribed range registered whatever other threads
+ * do meanwhile (docs/capture.md, "Quiet changes").
+ */
+static void itree_changed(struct uhmm_mm *mm, unsigned long start,
+			  unsigned long last, bool inserted)
+{
+	unsigned long s, e;
+
+	(void)mm;	/* every live handle's ranges count: one descriptor */
+	page_span(start, last, &s, &e);
 	pthread_mutex_lock(&sync_lock);
 	if (state == NONE)
 		start_locked();
-	if (state == RUNNING)
-		sync_locked();
+	if (state == RUNNING) {
+		if (inserted) {
+			register_range(s, e);
+			__atomic_add_fetch(&live_subs, 1, __ATOMIC_RELAXED);
+		} else {
+			/* Under sync_lock; inherited ones removed in a child
+			 * were never counted there. */
+			if (live_subs > 0)
+				__atomic_sub_fetch(&live_subs, 1,
+						   __ATOMIC_RELAXED);
+			unregister_range(s, e);
+			register_covered_live(s, e);
+		}
+	}
 	pthread_mutex_unlock(&sync_lock);
+}
+
+bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n)
+{
+	unsigned long s, e;
+	int i;
+
+	if (n == 0 || !running())
+		return false;
+	page_span(r[0].start, r[0].end - 1, &s, &e);
+	if (e <= __atomic_load_n(&uhmm__uffd_hull.lo, __ATOMIC_ACQUIRE) ||
+	    s >= __atomic_load_n(&uhmm__uffd_hull.hi, __ATOMIC_ACQUIRE))
+		return false;	/* nothing there was ever registered */
+	for (i = 0; i < n; i++)
+		if (registered_there(r[i].mm, s, e))
+			break;
+	if (i == n)
+		return false;	/* nobody's registered subscription there */
+	unregister_range(s, e);
+	return true;
+}
+
+void uhmm__uffd_quiet_end(const struct uhmm_notifier_range *r, int n)
+{
+	unsigned long s, e;
+	int i;
+
+	if (!running())
+		return;
+	page_span(r[0].start, r[0].end - 1, &s, &e);
+	for (i = 0; i < n; i++)
+		register_covered(r[i].mm, s, e);
+}
+
+static void raw_close(int d)
+{
+	(void)uhmm__raw_syscall(SYS_close, d, 0, 0, 0, 0, 0);
 }
 
 static void fork_prepare(void)
@@ -253,13 +468,18 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	if (state == RUNNING) {
-		close(fd);	/* the parent's: never read it here */
-		close(stop_fd);	/* writing it would stop the parent's reader */
+		/*
+		 * Bare system calls: among the atfork child handlers a
+		 * library wrapping close() may hold its own lock still.
+		 */
+		raw_close(fd);	/* the parent's: never read it here */
+		raw_close(stop_fd);	/* writing it would stop theirs */
 		fd = stop_fd = -1;
 		state = NONE;
 	}
 	uhmm__uffd_hull.lo = ULONG_MAX;
 	uhmm__uffd_hull.hi = 0;
+	live_subs = 0;
 	pthread_mutex_unlock(&sync_lock);
 }
 

@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+#include <uhmm/invalidate.h>
+
 /*
  * The hull of every range ever subscribed while the mechanism ran (and of
  * every range moved by mremap from a registered one): each registered
@@ -40,6 +42,52 @@ void uhmm__uffd_hull_add(unsigned long start, unsigned long end);
  * range and releases any thread still waiting for an event to be read.
  */
 void *uhmm__uffd_reader(void *arg);
+
+/*
+ * uhmm__uffd_quiet_begin() - keep a change capture announces from also
+ * sending a userfaultfd event.
+ * @r: the ranges uhmm__change_begin() started, one per handle (same span).
+ * @n: how many; 0 does nothing.
+ *
+ * Called after the start callbacks and before the system call.  If the
+ * mechanism runs and the span overlaps a subscription of one of the
+ * handles, ends our registration of the span (page rounded): the call
+ * then makes no event, so the reader neither waits for nor invalidates
+ * anything, and the caller is not held by the kernel until the reader
+ * reads.  Sound because the span's invalidation is open until
+ * uhmm__uffd_quiet_end(), which registers again first: a change another
+ * thread makes there meanwhile, bypassing libc, lands inside it.
+ *
+ * Context: the hook path (inside free(), any thread, callbacks included);
+ * no lock, no allocation; one or a few ioctls when it unregisters.
+ * Return: true if it unregistered (then call uhmm__uffd_quiet_end()).
+ */
+bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n);
+
+/*
+ * uhmm__uffd_quiet_end() - after the system call: register again what
+ * the handles' subscriptions cover of the span (also memory the call just
+ * mapped there, such as MAP_FIXED's).  Before the range ends.
+ * Context: as uhmm__uffd_quiet_begin().
+ */
+void uhmm__uffd_quiet_end(const struct uhmm_notifier_range *r, int n);
+
+/*
+ * uhmm__uffd_running() - the mechanism is on in this process now.  Its
+ * registrations split VMAs at subscription boundaries, which makes mremap
+ * of a range that was one mapping fail with EFAULT: the mremap
+ * replacements retry once as a quiet change over the old range.
+ */
+bool uhmm__uffd_running(void);
+
+/*
+ * uhmm__uffd_yield() - another userfaultfd (@fd, the application's) was
+ * refused [start, start + len) with EBUSY, maybe because we registered it.
+ * If @fd is not ours and the mechanism runs: end our registration there,
+ * say so once on stderr, and return true (retry); else false.
+ * Context: the application's ioctl() call; no lock, no allocation.
+ */
+bool uhmm__uffd_yield(int fd, unsigned long start, unsigned long len);
 
 /* The descriptors the reader works on (uffd.c); fixed while it runs. */
 int uhmm__uffd_fd(void);

@@ -22,7 +22,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include "raw.h"
 
 /* In a fork child: drop the parent's /proc/self/maps descriptor
  * (vma_query.c). */
@@ -55,13 +58,19 @@ static inline int uhmm__proc_fd(int *cache, const char *path)
 	return expected;
 }
 
-/* Forget the descriptor in *@cache (fork child: it is the parent's). */
+/*
+ * Forget the descriptor in *@cache (fork child: it is the parent's).  A
+ * bare system call, not libc's close(): this runs among the atfork child
+ * handlers, where a library that wraps close() (an LD_PRELOAD shim) may
+ * still hold, until its own child handler runs, the lock it took in its
+ * prepare handler.
+ */
 static inline void uhmm__proc_fd_reset(int *cache)
 {
 	int fd = __atomic_exchange_n(cache, UHMM__FD_NONE, __ATOMIC_ACQ_REL);
 
 	if (fd >= 0)
-		close(fd);
+		(void)uhmm__raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
 /*

@@ -82,6 +82,13 @@ int uhmm__os_uffd_register_wp(int fd, unsigned long start, unsigned long len)
 	return (int)sys(SYS_ioctl, fd, (long)UFFDIO_REGISTER, (long)&reg);
 }
 
+int uhmm__os_uffd_unregister(int fd, unsigned long start, unsigned long len)
+{
+	struct uffdio_range r = { .start = start, .len = len };
+
+	return (int)sys(SYS_ioctl, fd, (long)UFFDIO_UNREGISTER, (long)&r);
+}
+
 int uhmm__os_uffd_unprotect(int fd, unsigned long addr, unsigned long len)
 {
 	struct uffdio_writeprotect wp = {

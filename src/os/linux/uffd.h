@@ -47,6 +47,15 @@ int uhmm__os_uffd_open(bool *wp_async);
 int uhmm__os_uffd_register_wp(int fd, unsigned long start, unsigned long len);
 
 /*
+ * uhmm__os_uffd_unregister() - end our registration of [start, start +
+ * len) (page aligned; holes and memory not registered are fine).
+ * Return: 0; -EINVAL: the range holds a VMA userfaultfd cannot take or
+ * one another userfaultfd registered (then nothing was unregistered), or
+ * holds no VMA at all; other -errno.
+ */
+int uhmm__os_uffd_unregister(int fd, unsigned long start, unsigned long len);
+
+/*
  * uhmm__os_uffd_unprotect() - clear write protection on one page and wake
  * whoever faulted on it (defensive: nothing is ever write-protected).
  */
