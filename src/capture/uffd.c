@@ -4,22 +4,28 @@
  * memory interval subscriptions cover (contract in uffd.h).
  *
  * States:  NONE --first subscription (hook)--> RUNNING --exit--> STOPPED
- *            \--UHMM_CAPTURE_UFFD not on, UHMM_CAPTURE=off, or no
+ *            \--UHMM_CAPTURE_UFFD=off, UHMM_CAPTURE=off, or no
  *               userfaultfd--> OFF
  * A fork child goes back to NONE: it inherits the descriptor but none of
  * the registrations (we do not ask for EVENT_FORK), and must not read the
  * parent's events; it closes both descriptors and starts its own on its
  * first subscription.
  *
- * Registration runs in the core's uhmm__itree_changed_hook, i.e. at the
- * end of every interval insert and remove, in the caller's thread with no
- * uhmm lock held, before the insert returns: whatever the application does
- * after uhmm_interval_sub_insert() returned is covered.  Each subscribed
- * range is registered VMA by VMA (write-protect mode only), intersected
- * with the range; kinds userfaultfd refuses (EINVAL: file mappings on
- * kernels without asynchronous write protection, VM_IO) are skipped, and a
- * range another userfaultfd holds (EBUSY, the application's own) is left
- * to patching and interposition, said once on stderr.
+ * Registration, one range at a time (docs/capture.md, "Registration" and
+ * "Quiet changes"):
+ *   insert        registers the subscription's range, VMA by VMA (write-
+ *                 protect mode only), in the caller's thread with no uhmm
+ *                 lock held, before the insert returns;
+ *   remove        unregisters its range, then registers what other
+ *                 subscriptions still cover of it;
+ *   quiet change  (dispatch.c) unregisters the span of a change capture
+ *                 announced before its system call and registers what is
+ *                 covered again after it, before the range ends.
+ * Each unregisters first, then looks, then registers, so concurrent
+ * actors never leave a subscribed range unregistered.  Kinds userfaultfd
+ * refuses (EINVAL) are skipped; a range another userfaultfd holds (EBUSY)
+ * is left to patching and interposition, said once on stderr; nothing is
+ * registered past the budget or for a subscription wider than SPAN_MAX.
  */
 #include <errno.h>
 #include <fcntl.h>
