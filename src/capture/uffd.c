@@ -16,13 +16,15 @@
  *   insert        registers the subscription's range, VMA by VMA (write-
  *                 protect mode only), in the caller's thread with no uhmm
  *                 lock held, before the insert returns;
- *   remove        unregisters its range, then registers what other
- *                 subscriptions still cover of it;
+ *   remove        unregisters the parts of its range no other
+ *                 subscription covers (covered parts stay registered);
  *   quiet change  (dispatch.c) unregisters the span of a change capture
  *                 announced before its system call and registers what is
  *                 covered again after it, before the range ends.
- * Each unregisters first, then looks, then registers, so concurrent
- * actors never leave a subscribed range unregistered.  Kinds userfaultfd
+ * A quiet change unregisters first, then looks, then registers, inside
+ * its open invalidation; inserts and removes are serialised by sync_lock
+ * and never unregister what a subscription covers: so no subscribed range
+ * is left unregistered, nor unregistered outside an invalidation.  Kinds userfaultfd
  * refuses (EINVAL) are skipped; a range another userfaultfd holds (EBUSY)
  * is left to patching and interposition, said once on stderr; nothing is
  * registered past the budget or for a subscription wider than SPAN_MAX.
@@ -283,15 +285,49 @@ static bool registered_there(struct uhmm_mm *mm, unsigned long s,
 	return false;
 }
 
-static void register_covered_live(unsigned long s, unsigned long e)
+/*
+ * A subscription of [s, e) went: end the registration of the parts of it
+ * no other live subscription covers, and only those.  Covered parts stay
+ * registered throughout (unregistering them, even for a moment, would
+ * open a window no invalidation covers).  Under sync_lock, so no insert's
+ * registration runs meanwhile; one that entered the tree after the look
+ * registers its range in its own hook, after this.  With more than
+ * COVERED_MAX overlapping subscriptions nothing is unregistered: more
+ * than is subscribed stays registered, which costs events nobody is owed.
+ */
+static void unregister_uncovered(unsigned long s, unsigned long e)
 {
 	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM];
-	int i, n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM);
+	unsigned long r[COVERED_MAX][2], t[2], a, b, at = s;
+	int i, j, k, m = 0, n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM);
+	bool many = false;
 
 	for (i = 0; i < n; i++) {
-		register_covered(mm[i], s, e);
+		k = uhmm__interval_ranges(mm[i], s, e - 1, r + m,
+					  COVERED_MAX - m);
+		many |= k > COVERED_MAX - m;
+		m += many ? 0 : k;
 		uhmm_mm_drop(mm[i]);	/* pairs with grab_live */
 	}
+	if (many)
+		return;
+	for (i = 1; i < m; i++)		/* by start; m is small */
+		for (j = i; j > 0 && r[j][0] < r[j - 1][0]; j--) {
+			memcpy(t, r[j], sizeof(t));
+			memcpy(r[j], r[j - 1], sizeof(t));
+			memcpy(r[j - 1], t, sizeof(t));
+		}
+	for (i = 0; i < m && at < e; i++) {
+		page_span(r[i][0], r[i][1], &a, &b);
+		if (b - a > SPAN_MAX)
+			continue;	/* never registered: not cover */
+		if (a > at)
+			unregister_range(at, a < e ? a : e);
+		if (b > at)
+			at = b;
+	}
+	if (at < e)
+		unregister_range(at, e);
 }
 
 /*
@@ -416,8 +452,7 @@ static void itree_changed(struct uhmm_mm *mm, unsigned long start,
 			if (live_subs > 0)
 				__atomic_sub_fetch(&live_subs, 1,
 						   __ATOMIC_RELAXED);
-			unregister_range(s, e);
-			register_covered_live(s, e);
+			unregister_uncovered(s, e);
 		}
 	}
 	pthread_mutex_unlock(&sync_lock);
