@@ -33,7 +33,12 @@ jobs=${UHMM_JOBS:-$(nproc)}
 # (.ci/run) may set their own.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:print_stacktrace=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# die_after_fork=0: a process with a subscription runs capture's
+# userfaultfd reader thread, so every fork test forks a multi-threaded
+# process, and its child may start threads (its own reader);
+# atexit_sleep_ms=0: TSan otherwise sleeps a second at the exit of every
+# process with more than one thread, i.e. of every one that subscribes.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:atexit_sleep_ms=0}
 
 # gcc 12's TSan runtime cannot map its shadow when the kernel randomises
 # mmap with more than 28 bits; run the tests without ASLR there.

@@ -52,11 +52,12 @@
 enum { NONE, RUNNING, OFF, STOPPED };
 
 static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
-static int state;		/* under sync_lock (atomic reads elsewhere) */
+static int state;		/* written (atomically) under sync_lock */
 static int fd = -1, stop_fd = -1;	/* fixed while RUNNING */
 static pthread_t reader;
 
 struct uhmm__uffd_hull uhmm__uffd_hull = { ULONG_MAX, 0 };
+int uhmm__uffd_reader_done;
 
 /*
  * Every registered range may split a VMA in three, and the kernel caps a
@@ -358,13 +359,14 @@ static void start_locked(void)
 	bool wp_async;
 
 	if (!wanted() || !uhmm__capture_on()) {
-		state = OFF;
+		__atomic_store_n(&state, OFF, __ATOMIC_RELEASE);
 		return;
 	}
 	read_budget();
 	fd = uhmm__os_uffd_open(&wp_async);
 	if (fd < 0) {
-		state = OFF;	/* ENOSYS, EPERM: patching/interposition only */
+		/* ENOSYS, EPERM: patching/interposition only */
+		__atomic_store_n(&state, OFF, __ATOMIC_RELEASE);
 		return;
 	}
 	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -373,7 +375,7 @@ static void start_locked(void)
 		if (stop_fd >= 0)
 			close(stop_fd);
 		fd = stop_fd = -1;
-		state = OFF;
+		__atomic_store_n(&state, OFF, __ATOMIC_RELEASE);
 		return;
 	}
 	__atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
@@ -516,7 +518,7 @@ static void fork_child(void)
 		raw_close(fd);	/* the parent's: never read it here */
 		raw_close(stop_fd);	/* writing it would stop theirs */
 		fd = stop_fd = -1;
-		state = NONE;
+		__atomic_store_n(&state, NONE, __ATOMIC_RELEASE);
 	}
 	uhmm__uffd_hull.lo = ULONG_MAX;
 	uhmm__uffd_hull.hi = 0;
@@ -534,21 +536,25 @@ __attribute__((constructor)) static void uffd_init(void)
 /*
  * At exit: stop the reader, which closes the userfaultfd: registrations
  * end and a thread still unmapping registered memory no longer waits for
- * anyone.  A reader stuck in a callback is given two seconds.
+ * anyone.  A reader stuck in a callback is given two seconds.  The reader
+ * is not joined: it parks once the descriptor is closed and dies with the
+ * process, so no thread-exit code runs for it while the process is being
+ * torn down (another library's hook on its stack's madvise, a sanitizer's
+ * thread bookkeeping: UCX's libucm under TSan crashed there).
  */
 __attribute__((destructor)) static void uffd_exit(void)
 {
-	struct timespec t;
+	struct timespec ms = { 0, 1000000 };
 	uint64_t one = 1;
+	int i;
 
 	__atomic_store_n(&uhmm__itree_changed_hook, NULL, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&sync_lock);
 	if (state == RUNNING && write(stop_fd, &one, sizeof(one)) > 0) {
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += 2;
-		if (pthread_timedjoin_np(reader, NULL, &t) == 0)
-			close(stop_fd);
+		for (i = 0; i < 2000 && !__atomic_load_n(&uhmm__uffd_reader_done,
+						  __ATOMIC_ACQUIRE); i++)
+			nanosleep(&ms, NULL);
 	}
-	state = STOPPED;
+	__atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&sync_lock);
 }

@@ -39,9 +39,14 @@ void uhmm__uffd_hull_add(unsigned long start, unsigned long end);
  *
  * Polls the userfaultfd and the stop eventfd (uffd.c), handles every batch
  * of events, and at stop closes the userfaultfd, which unregisters every
- * range and releases any thread still waiting for an event to be read.
+ * range and releases any thread still waiting for an event to be read;
+ * then sets uhmm__uffd_reader_done and parks until the process ends (it
+ * never returns: no thread-exit code runs during process teardown).
  */
 void *uhmm__uffd_reader(void *arg);
+
+/* Set (release) by the reader once the userfaultfd is closed at stop. */
+extern int uhmm__uffd_reader_done;
 
 /*
  * uhmm__uffd_quiet_begin() - keep a change capture announces from also

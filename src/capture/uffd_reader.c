@@ -161,5 +161,8 @@ void *uhmm__uffd_reader(void *arg)
 	}
 	/* Unregisters everything and releases any thread still waiting. */
 	close(p[0].fd);
+	__atomic_store_n(&uhmm__uffd_reader_done, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();	/* until the process ends (uffd.h) */
 	return NULL;
 }
