@@ -51,6 +51,9 @@ enum cov_claim {
 	CLAIM_BEFORE,	/* caught before the change */
 	CLAIM_NONE,	/* nothing existing changes: no event expected */
 	CLAIM_GAP,	/* a known gap (docs/capture.md): a miss is expected */
+	CLAIM_AFTER,	/* caught, at least after the change (userfaultfd) */
+	CLAIM_UFFD,	/* route table only: AFTER where the userfaultfd
+			 * mechanism runs here, else GAP (cov_claim_of) */
 };
 
 /* A cell's verdict. */
@@ -134,6 +137,10 @@ int cov_malloc_trim(struct cov_cell *c);
 /* The single place that asks whether libc's @fn is entry-patched. */
 bool cov_patched(const char *fn);
 enum cov_claim cov_claim_of(const struct cov_route *r);
+/* Capture's userfaultfd mechanism runs here (*@wp_async: file kinds too). */
+bool cov_uffd_runs(bool *wp_async);
+/* The claim for one cell: file kinds need WP_ASYNC for userfaultfd. */
+enum cov_claim cov_claim_for(const struct cov_route *r, enum cov_kind k);
 
 /**
  * struct cov_report - what a child sends back through its pipe.

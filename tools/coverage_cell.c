@@ -97,6 +97,12 @@ static enum cov_result from_ret(int ret)
 
 static enum cov_result verdict(enum cov_claim claim)
 {
+	/*
+	 * A change seen only afterwards is told by the userfaultfd reader,
+	 * whose invalidation began before the change's call returned: wait
+	 * for it to end, so its record is complete (and ordered) here.
+	 */
+	(void)uhmm_interval_read_begin(&rec.sub);
 	if (!__atomic_load_n(&rec.calls, __ATOMIC_SEQ_CST)) {
 		if (claim == CLAIM_NONE)
 			return R_QUIET;
@@ -169,6 +175,6 @@ void cov_cell_run(const struct cov_route *r, enum cov_kind k,
 		ret = watch(&c, r);
 	if (!ret)
 		ret = r->act(&c);
-	report(rep, ret ? from_ret(ret) : proved(verdict(cov_claim_of(r))),
+	report(rep, ret ? from_ret(ret) : proved(verdict(cov_claim_for(r, k))),
 	       &c);
 }

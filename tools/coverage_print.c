@@ -29,7 +29,8 @@ const char cov_result_codes[R__COUNT] = {
 };
 const char *const cov_claim_names[] = {
 	[CLAIM_BEFORE] = "before", [CLAIM_NONE] = "no-event",
-	[CLAIM_GAP] = "known-gap",
+	[CLAIM_GAP] = "known-gap",	[CLAIM_AFTER] = "after",
+	[CLAIM_UFFD] = "after",
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -68,6 +69,7 @@ void cov_print_header(const struct cov_run *run)
 					   "mprotect", "brk" };
 	struct utsname u;
 	unsigned int i;
+	bool async;
 
 	if (uname(&u))
 		strcpy(u.release, "?");
@@ -80,7 +82,11 @@ void cov_print_header(const struct cov_run *run)
 	printf("libc entry patched (as the library reports):");
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
 		printf(" %s=%s", fns[i], cov_patched(fns[i]) ? "yes" : "no");
-	printf("\n\n");
+	async = false;
+	printf("\nuserfaultfd events (changes bypassing libc, after): %s\n\n",
+	       !cov_uffd_runs(&async) ? "off" :
+	       async ? "on, every kind (WP_ASYNC)" :
+		       "on, anonymous/shmem/hugetlb (no WP_ASYNC)");
 }
 
 static void json_str(const char *key, const char *s)

@@ -11,11 +11,14 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -402,7 +405,7 @@ const struct cov_route cov_routes[] = {
 	  do_sys_madvise, NULL },
 	{ "sys-mprotect", K_ALL, CLAIM_BEFORE, ALL_WHY, NULL, 2, 0,
 	  do_sys_mprotect, NULL },
-	{ "asm-munmap", K_MAPS, CLAIM_GAP, MAPS_WHY, NULL, 2, 0,
+	{ "asm-munmap", K_MAPS, CLAIM_UFFD, MAPS_WHY, NULL, 2, 0,
 	  do_asm_munmap, NULL },
 	{ "thread-munmap", K_MAPS, CLAIM_BEFORE, MAPS_WHY, NULL, 2, 0,
 	  do_thread_munmap, NULL },
@@ -415,9 +418,63 @@ const unsigned int cov_nr_routes = sizeof(cov_routes) / sizeof(cov_routes[0]);
  * A route through glibc's internals is claimed when the libc function it
  * ends in (@patch_fn) is patched: then glibc's own call is announced.
  */
+/*
+ * Does capture's userfaultfd mechanism run in the default configuration
+ * here?  As the library decides (src/capture/uffd.c): not turned off by
+ * UHMM_CAPTURE or UHMM_CAPTURE_UFFD, and a userfaultfd with the UNMAP,
+ * REMOVE and REMAP events.  *@wp_async: it can take file mappings too.
+ */
+bool cov_uffd_runs(bool *wp_async)
+{
+	static int known = -1, async;	/* this process only asks once */
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_EVENT_UNMAP |
+			    UFFD_FEATURE_EVENT_REMOVE |
+			    UFFD_FEATURE_EVENT_REMAP,
+	};
+	const char *v = getenv("UHMM_CAPTURE_UFFD"), *c = getenv("UHMM_CAPTURE");
+	long fd;
+
+	if (known < 0) {
+		known = 0;
+		if ((v && (!strcmp(v, "off") || !strcmp(v, "0") ||
+			   !strcmp(v, "no"))) ||
+		    (c && (!strcmp(c, "off") || !strcmp(c, "0") ||
+			   !strcmp(c, "no"))))
+			goto out;
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | 1 /* user only */);
+		if (fd < 0)
+			fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+		if (fd < 0)
+			goto out;
+		known = ioctl((int)fd, UFFDIO_API, &api) == 0;
+		async = known && (api.features & (1ULL << 15)); /* WP_ASYNC */
+		close((int)fd);
+	}
+out:
+	*wp_async = async;
+	return known;
+}
+
 enum cov_claim cov_claim_of(const struct cov_route *r)
 {
+	bool async;
+
 	if (r->claim == CLAIM_GAP && cov_patched(r->patch_fn))
 		return CLAIM_BEFORE;
+	if (r->claim == CLAIM_UFFD)
+		return cov_uffd_runs(&async) ? CLAIM_AFTER : CLAIM_GAP;
 	return r->claim;
+}
+
+enum cov_claim cov_claim_for(const struct cov_route *r, enum cov_kind k)
+{
+	enum cov_claim claim = cov_claim_of(r);
+	bool async;
+
+	if (claim == CLAIM_AFTER && (k == K_FSHARED || k == K_FPRIV) &&
+	    !(cov_uffd_runs(&async) && async))
+		return CLAIM_GAP;
+	return claim;
 }
