@@ -215,6 +215,12 @@ static void each_vma(unsigned long start, unsigned long end,
  */
 #define SPAN_MAX	(1UL << 40)	/* 1 TiB */
 
+/* Is a subscription of [start, last] one we register (not too wide)? */
+static bool registrable(unsigned long start, unsigned long last)
+{
+	return last - start < SPAN_MAX;
+}
+
 static void register_range(unsigned long start, unsigned long end)
 {
 	if (end - start > SPAN_MAX || !within_budget())
@@ -266,7 +272,7 @@ static void register_covered(struct uhmm_mm *mm, unsigned long s,
 	}
 	for (i = 0; i < n; i++) {
 		page_span(r[i][0], r[i][1], &a, &b);
-		if (b - a <= SPAN_MAX)	/* else never registered */
+		if (registrable(r[i][0], r[i][1]))
 			register_range(a > s ? a : s, b < e ? b : e);
 	}
 }
@@ -281,7 +287,7 @@ static bool registered_there(struct uhmm_mm *mm, unsigned long s,
 	if (n > COVERED_MAX)
 		return true;
 	for (i = 0; i < n; i++)
-		if (r[i][1] - r[i][0] < SPAN_MAX)
+		if (registrable(r[i][0], r[i][1]))
 			return true;
 	return false;
 }
@@ -320,7 +326,7 @@ static void unregister_uncovered(unsigned long s, unsigned long e)
 		}
 	for (i = 0; i < m && at < e; i++) {
 		page_span(r[i][0], r[i][1], &a, &b);
-		if (b - a > SPAN_MAX)
+		if (!registrable(r[i][0], r[i][1]))
 			continue;	/* never registered: not cover */
 		if (a > at)
 			unregister_range(at, a < e ? a : e);
