@@ -219,7 +219,14 @@ static void race(bool raw, const char *what)
 	for (i = 0; i < 3; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, worker_fn, &w[i]),
 				 0);
-	for (done = 0; done < rounds && !ld(&r.stolen); done++)
+	/*
+	 * Past the rounds until a device command has run: on a loaded host
+	 * the workers may not have been scheduled yet (the watchdog bounds
+	 * it).
+	 */
+	for (done = 0; (done < rounds || !(__atomic_load_n(&r.ok, __ATOMIC_RELAXED) +
+					  __atomic_load_n(&r.errors, __ATOMIC_RELAXED))) &&
+		       !ld(&r.stolen); done++)
 		mutate(&r, &s);
 	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < 3; i++)
