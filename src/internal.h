@@ -146,6 +146,7 @@ enum uhmm__interval_state {
 struct uhmm_mm {
 	int users;			/* atomic */
 	int count;			/* atomic */
+	int released;			/* atomic: teardown's callbacks claimed */
 	unsigned long fork_gen;		/* immutable: uhmm__fork_gen at creation */
 
 	/* Whole-space subscriptions. */

@@ -171,7 +171,8 @@ int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
 	for (mm = uhmm__rcu_deref(registry.head); mm && n < max;
 	     mm = uhmm__rcu_deref(mm->reg_next)) {
 		if (uhmm__mm_inert(mm) ||
-		    !__atomic_load_n(&mm->users, __ATOMIC_RELAXED))
+		    !__atomic_load_n(&mm->users, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&mm->released, __ATOMIC_RELAXED))
 			continue;
 		if (grab_not_zero(mm))
 			out[n++] = mm;
@@ -219,7 +220,8 @@ bool uhmm_mm_get_not_zero(struct uhmm_mm *mm)
 {
 	int old = __atomic_load_n(&mm->users, __ATOMIC_RELAXED);
 
-	if (uhmm__mm_inert(mm))
+	if (uhmm__mm_inert(mm) || __atomic_load_n(&mm->released,
+						  __ATOMIC_ACQUIRE))
 		return false;
 	do {
 		if (old <= 0)
@@ -233,18 +235,28 @@ bool uhmm_mm_get_not_zero(struct uhmm_mm *mm)
 }
 
 /*
- * Teardown: runs once, in the thread that dropped the last users reference.
- * Order as in the kernel's exit_mmap(): whole-space ->release() first (the
- * owners switch their mirrors to fail), then the RELEASE invalidation of
- * every interval.  An inert handle (inherited over fork) calls nothing: its
+ * Teardown's callbacks, at most once per handle, by whoever claims them
+ * first: the thread that dropped the last users reference, or process
+ * exit (which cannot wait for the others, see process_exit()).  Order as
+ * in the kernel's exit_mmap(): whole-space ->release() first (the owners
+ * switch their mirrors to fail), then the RELEASE invalidation of every
+ * interval.  An inert handle (inherited over fork) calls nothing: its
  * subscriptions belong to the parent.
  */
-static void mm_teardown(struct uhmm_mm *mm)
+static void mm_release_once(struct uhmm_mm *mm)
 {
+	if (__atomic_exchange_n(&mm->released, 1, __ATOMIC_ACQ_REL))
+		return;
 	if (!uhmm__mm_inert(mm)) {
 		uhmm__notifier_release(mm);
 		uhmm__interval_release(mm);
 	}
+}
+
+/* Users reached zero: runs once, in the thread that dropped the last. */
+static void mm_teardown(struct uhmm_mm *mm)
+{
+	mm_release_once(mm);
 	uhmm_mm_drop(mm);	/* pairs with the count all users hold */
 }
 
@@ -261,6 +273,7 @@ void uhmm_mm_put(struct uhmm_mm *mm)
 bool uhmm_mm_alive(const struct uhmm_mm *mm)
 {
 	return __atomic_load_n(&mm->users, __ATOMIC_RELAXED) > 0 &&
+	       !__atomic_load_n(&mm->released, __ATOMIC_RELAXED) &&
 	       !uhmm__mm_inert(mm);
 }
 
@@ -380,9 +393,14 @@ void uhmm__fork_child(void)
 }
 
 /*
- * Process exit: the implicit users reference of the process handle is
- * dropped once, so teardown runs exactly once.  A destructor rather than
- * atexit(): it also runs when the library is unloaded.
+ * Process exit: the address space ends here, whatever other threads still
+ * hold.  Teardown's callbacks run now, exactly once, even when another
+ * thread holds a users reference (a uhmm_mm_use() worker, an insert or a
+ * fault in flight): exit() kills those threads right after the
+ * destructors, so waiting for their puts would lose ->release().  Then
+ * the implicit users reference is dropped; whoever drops the last frees
+ * the struct and calls nothing again.  A destructor rather than atexit():
+ * it also runs when the library is unloaded.
  */
 __attribute__((destructor)) static void process_exit(void)
 {
@@ -393,8 +411,10 @@ __attribute__((destructor)) static void process_exit(void)
 	mm = __atomic_exchange_n(&registry.process, NULL, __ATOMIC_ACQ_REL);
 	uhmm__mutex_unlock(&registry.lock);
 
-	if (mm && !uhmm__mm_inert(mm))
+	if (mm && !uhmm__mm_inert(mm)) {
+		mm_release_once(mm);
 		uhmm_mm_put(mm);	/* pairs with users = 1 in mm_alloc() */
+	}
 }
 
 __attribute__((constructor)) static void uhmm_init(void)

@@ -227,14 +227,47 @@ static int discarder_start(void)
 }
 
 /*
- * The exiting child (no cmocka): its threads churn subscribed memory, a
- * whole-space notifier watches; once every thread has done a round, exit()
- * tears uhmm down under them.  With @uffd (and userfaultfd here) a
- * discarder waits on the reader too.  No thread inserts or removes
- * meanwhile: an insert holds a users reference for a moment, and if
- * exit()'s put is not the last one the teardown is left to a thread that
- * exit then kills (->release lost: a known problem of process_exit() in
- * src/mm.c).  Exit status 0 is the parent's verdict to check.
+ * A thread that keeps subscribing and unsubscribing a page: each insert
+ * holds a users reference for a moment, so exit() often finds one held
+ * and must still run ->release() (it cannot wait: the thread dies next).
+ * Inserts fail with -ESRCH once teardown has begun.
+ */
+static struct {
+	struct uhmm_interval_sub sub;
+	unsigned char *page;
+	int rounds;		/* atomic */
+} subscriber;
+
+static void *subscribe_fn(void *arg)
+{
+	for (;;) {
+		if (!uhmm_interval_sub_insert(&subscriber.sub,
+					      uhmm_mm_current(),
+					      (unsigned long)subscriber.page,
+					      ps(), &churn_ops))
+			(void)uhmm_interval_sub_remove(&subscriber.sub);
+		inc(&subscriber.rounds);
+	}
+	return arg;
+}
+
+static int subscriber_start(void)
+{
+	pthread_t t;
+
+	subscriber.page = mmap(NULL, ps(), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (subscriber.page == MAP_FAILED)
+		return -1;
+	return pthread_create(&t, NULL, subscribe_fn, NULL);
+}
+
+/*
+ * The exiting child (no cmocka): its threads churn subscribed memory, one
+ * keeps subscribing and unsubscribing, a whole-space notifier watches;
+ * once every thread has done a round, exit() tears uhmm down under them.
+ * With @uffd (and userfaultfd here) a discarder waits on the reader too.
+ * Exit status 0 is the parent's verdict to check.
  */
 static void exiting_child(bool uffd)
 {
@@ -250,21 +283,25 @@ static void exiting_child(bool uffd)
 	for (k = 0; k < NEXIT; k++)
 		if (churn_start(&churners[k]))
 			_exit(report->failed = 3);
+	if (subscriber_start())
+		_exit(report->failed = 3);
 	for (k = 0; k < NEXIT; k++)
 		churn_wait_round(&churners[k], 0);
 	for (k = 0; k < NEXIT; k++)
 		if (ld(&churners[k].err))
 			_exit(report->failed = 4);
-	while (discarder.page && !ld(&discarder.rounds))
+	while ((discarder.page && !ld(&discarder.rounds)) ||
+	       !ld(&subscriber.rounds))
 		sched_yield();
 	exit(0);	/* with every thread still at work */
 }
 
 /*
- * Fails if exit() racing with unmapping threads crashes or hangs the
- * child (killed after 60 s, reported), makes it exit non-zero (a sanitizer
- * report, a uhmm abort), or runs ->release other than exactly once (0: the
- * teardown was skipped; 2: it ran twice).
+ * Fails if exit() racing with unmapping and subscribing threads crashes
+ * or hangs the child (killed after 60 s, reported), makes it exit non-zero
+ * (a sanitizer report, a uhmm abort), or runs ->release other than exactly
+ * once (0: the teardown was skipped, left to a thread holding a users
+ * reference that exit killed; 2: it ran twice).
  */
 static void exit_while_threads_unmap(void **state)
 {

@@ -26,7 +26,10 @@
  *
  * The process handle: uhmm_mm_current() is the calling process's own address
  * space.  The process holds an implicit users reference on it until exit();
- * exit drops it and teardown runs exactly once.  _exit() and fatal signals run
+ * at exit teardown runs exactly once, also while other threads still hold
+ * users references (they are about to be killed; their later puts call
+ * nothing again), and the implicit reference is dropped.  From then on
+ * uhmm_mm_get_not_zero() fails on it.  _exit() and fatal signals run
  * no teardown (the kernel reclaims everything; nothing in the process
  * survives to be told).  After fork() the child's current address space is a
  * new handle; handles and subscriptions inherited through the memory copy are
