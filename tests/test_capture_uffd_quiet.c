@@ -113,6 +113,49 @@ static void removing_one_keeps_the_other_registered(void **state)
 	munmap(p + 2 * ps(), ps());
 }
 
+static void map_fixed_page(unsigned char *p)
+{
+	assert_true(mmap(p, ps(), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == p);
+	*p = MARK;
+}
+
+/*
+ * A libc munmap leaves its span bare, and the thread's next quiet change
+ * there skips the unregister ioctl (nothing of ours can be registered in
+ * it) until anything is registered anywhere.  Both halves of that rule:
+ * memory mapped into the bare span by libc is still registered (a raw
+ * munmap of it is caught), and once it is, a libc munmap of it unregisters
+ * first, so it still makes no event.
+ */
+static void bare_span_is_registered_again_and_stays_quiet(void **state)
+{
+	unsigned char *p;
+	int i;
+
+	need_uffd();
+	p = map_marked(2);
+	watch(&a, p, 2 * ps());
+	a.probe = p + ps();	/* page 0 comes and goes */
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(munmap(p, ps()), 0);	/* leaves it bare */
+		map_fixed_page(p);			/* registered again */
+		settle(&a);
+		assert_int_equal(after(&a), 0);
+		assert_int_equal(munmap(p, ps()), 0);	/* must unregister */
+		settle(&a);
+		assert_int_equal(after(&a), 0);		/* so: no event */
+		map_fixed_page(p);
+	}
+	raw_munmap_caught(&a, p);
+	map_fixed_page(p);
+	assert_int_equal(munmap(p, ps()), 0);
+	map_fixed_page(p);
+	raw_munmap_caught(&a, p);
+	unwatch(&a);
+	munmap(p + ps(), ps());
+}
+
 /*
  * Subscribing to page 1 of a 4-page mapping registers page 1 alone, which
  * splits the mapping in three; mremap cannot cross mappings, so growing it
@@ -288,6 +331,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(libc_changes_send_no_event),
 		cmocka_unit_test(removing_one_keeps_the_other_registered),
 		cmocka_unit_test(mremap_grows_a_mapping_registration_split),
+		cmocka_unit_test(
+			bare_span_is_registered_again_and_stays_quiet),
 		cmocka_unit_test(free_under_interposition_is_caught_after),
 		cmocka_unit_test(
 			application_userfaultfd_registered_later_wins),

@@ -113,6 +113,8 @@ bool uhmm__route_shmdt(struct uhmm__span *s, unsigned long addr,
  * @n: how many handles were started (each gets its end).
  * @making: true from begin to end: this thread is making @span.
  * @quiet: its userfaultfd registration was ended for the call (uffd.h).
+ * @unmapped: the call unmapped all of @span (uhmm__change_unmapped()).
+ * @uffd_gen: the registration generation quiet_begin saw (uffd.h).
  * @span: what was announced.
  * @outer: the change this thread was making when this one began.
  * @range: the range each started handle saw (range_end needs the same one).
@@ -123,6 +125,8 @@ struct uhmm__change {
 	int n;
 	bool making;
 	bool quiet;
+	bool unmapped;
+	unsigned long uffd_gen;
 	struct uhmm__span span;
 	const struct uhmm__change *outer;
 	struct uhmm_notifier_range range[UHMM__CAPTURE_MAX_MM];
@@ -148,6 +152,18 @@ struct uhmm__change {
  * allowed); never allocates; errno is preserved.
  */
 void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s);
+
+/**
+ * uhmm__change_unmapped() - the call announced by @c unmapped all of its
+ * span (a munmap that returned 0): nothing is left there to register with
+ * userfaultfd again, so uhmm__change_end() skips that, and this thread
+ * remembers the span as holding no registration of ours (uffd.h).
+ * Context: between begin and end, after the system call; lock free.
+ */
+static inline void uhmm__change_unmapped(struct uhmm__change *c)
+{
+	c->unmapped = true;
+}
 
 /**
  * uhmm__change_end() - the change announced by begin is done.

@@ -80,6 +80,7 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 	c->n = 0;
 	c->making = false;
 	c->quiet = false;
+	c->unmapped = false;
 	if (!s || already_announced(s)) {
 		errno = saved;
 		return;
@@ -93,7 +94,7 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 	for (i = 0; i < n; i++)
 		begin_one(c, mm[i], s);
 	/* Announced now: the call need not make a userfaultfd event too. */
-	c->quiet = uhmm__uffd_quiet_begin(c->range, c->n);
+	c->quiet = uhmm__uffd_quiet_begin(c->range, c->n, &c->uffd_gen);
 	c->span = *s;
 	c->outer = making;
 	c->making = true;
@@ -110,11 +111,14 @@ void uhmm__change_end(struct uhmm__change *c)
 		making = c->outer;
 		c->making = false;
 	}
-	if (c->quiet) {
+	if (c->quiet && c->unmapped) {
+		/* Nothing left to register: remember the span as bare. */
+		uhmm__uffd_quiet_unmapped(c->range, c->uffd_gen);
+	} else if (c->quiet) {
 		/* Registered again while the range is still open. */
 		uhmm__uffd_quiet_end(c->range, c->n);
-		c->quiet = false;
 	}
+	c->quiet = false;
 	/* In reverse, as nested changes end. */
 	for (i = c->n - 1; i >= 0; i--) {
 		uhmm_invalidate_range_end(&c->range[i]);

@@ -80,6 +80,8 @@ UHMM__WRAPPER int munmap(void *addr, size_t len)
 				(unsigned long)addr, len)));
 	ret = (r && r->munmap) ? r->munmap(addr, len) :
 				 (int)RAW(UHMM__NR_MUNMAP, addr, len, 0, 0, 0, 0);
+	if (ret == 0)
+		uhmm__change_unmapped(&c);
 	uhmm__change_end(&c);
 	return ret;
 }

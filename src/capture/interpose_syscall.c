@@ -85,6 +85,8 @@ UHMM__WRAPPER long syscall(long nr, ...)
 	uhmm__change_begin(&c[0], n > 0 ? &s[0] : NULL);
 	uhmm__change_begin(&c[1], n > 1 ? &s[1] : NULL);
 	ret = call_syscall(r, nr, a);
+	if (which == UHMM__NR_MUNMAP && ret == 0)
+		uhmm__change_unmapped(&c[0]);
 	uhmm__change_end(&c[1]);
 	uhmm__change_end(&c[0]);
 	return ret;

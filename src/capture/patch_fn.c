@@ -34,6 +34,8 @@ static long around(bool hit, const struct uhmm__span *s, long nr,
 
 	uhmm__change_begin(&c, hit ? s : NULL);
 	ret = SYS(nr, a0, a1, a2, a3, a4, 0);
+	if (nr == NR(MUNMAP) && ret == 0)
+		uhmm__change_unmapped(&c);
 	uhmm__change_end(&c);
 	return uhmm__raw_result(ret);
 }

@@ -178,6 +178,7 @@ static void register_part(const struct uhmm__vma *v, unsigned long s,
 	int ret;
 
 	vma_part(v, &s, &e);
+	uhmm__uffd_registered_more();	/* before: see quiet_begin */
 	ret = uhmm__os_uffd_register_wp(fd, s, e - s);
 	if (ret == -EBUSY)
 		report_busy(s, e);
@@ -466,7 +467,36 @@ static void itree_changed(struct uhmm_mm *mm, unsigned long start,
 	pthread_mutex_unlock(&sync_lock);
 }
 
-bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n)
+/*
+ * Bare spans.  reg_gen counts the times memory may have become registered
+ * by us (every register ioctl, every mremap event moving registered
+ * memory); each thread keeps the last span its own quiet munmap left with
+ * nothing mapped, and the count it saw before that munmap.  While the
+ * count is unchanged nothing of ours can be registered inside the span
+ * (memory mapped there since is unregistered until we register it), so a
+ * quiet change there has nothing to unregister: the mmap/munmap loops of
+ * allocators and caches over subscribed ranges make no ioctl at all.
+ */
+static unsigned long reg_gen;	/* atomic */
+
+static __thread struct {
+	unsigned long start, end, gen;
+} bare __attribute__((tls_model("initial-exec")));
+
+void uhmm__uffd_registered_more(void)
+{
+	__atomic_add_fetch(&reg_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+void uhmm__uffd_quiet_unmapped(const struct uhmm_notifier_range *r,
+			       unsigned long gen)
+{
+	page_span(r[0].start, r[0].end - 1, &bare.start, &bare.end);
+	bare.gen = gen;
+}
+
+bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n,
+			    unsigned long *gen)
 {
 	unsigned long s, e;
 	int i;
@@ -477,6 +507,11 @@ bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n)
 	if (e <= __atomic_load_n(&uhmm__uffd_hull.lo, __ATOMIC_ACQUIRE) ||
 	    s >= __atomic_load_n(&uhmm__uffd_hull.hi, __ATOMIC_ACQUIRE))
 		return false;	/* nothing there was ever registered */
+	*gen = __atomic_load_n(&reg_gen, __ATOMIC_SEQ_CST);
+	/* Left bare by this thread, nothing registered since: no ioctl, and
+	 * no look either (ending as quiet is right whoever subscribes). */
+	if (s >= bare.start && e <= bare.end && *gen == bare.gen)
+		return true;
 	for (i = 0; i < n; i++)
 		if (registered_there(r[i].mm, s, e))
 			break;

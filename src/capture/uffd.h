@@ -63,11 +63,24 @@ extern int uhmm__uffd_reader_done;
  * uhmm__uffd_quiet_end(), which registers again first: a change another
  * thread makes there meanwhile, bypassing libc, lands inside it.
  *
+ * The unregister ioctl is skipped where this thread's last quiet munmap
+ * left the span bare (uhmm__uffd_quiet_unmapped()) and nothing was
+ * registered anywhere since: there is no registration of ours there to
+ * end (it still returns true: memory mapped there since is registered by
+ * quiet_end, as after any quiet change).  Should
+ * one be there after all (a raw mremap moving registered memory in, not
+ * yet read by the reader), the call makes an event, which the reader
+ * announces as for any bypassing change: slower, never wrong.
+ *
+ * @gen: set to the registration generation seen before unregistering.
+ *
  * Context: the hook path (inside free(), any thread, callbacks included);
  * no lock, no allocation; one or a few ioctls when it unregisters.
- * Return: true if it unregistered (then call uhmm__uffd_quiet_end()).
+ * Return: true if it unregistered (then call uhmm__uffd_quiet_end() or
+ * uhmm__uffd_quiet_unmapped()).
  */
-bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n);
+bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n,
+			    unsigned long *gen);
 
 /*
  * uhmm__uffd_quiet_end() - after the system call: register again what
@@ -76,6 +89,24 @@ bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n);
  * Context: as uhmm__uffd_quiet_begin().
  */
 void uhmm__uffd_quiet_end(const struct uhmm_notifier_range *r, int n);
+
+/*
+ * uhmm__uffd_quiet_unmapped() - instead of quiet_end when the call
+ * unmapped the whole span: nothing there to register; this thread
+ * remembers the span as bare as of registration generation @gen (the one
+ * quiet_begin returned, seen before the call), so its next quiet change
+ * inside the span, if nothing was registered since, needs no ioctl.
+ * Context: as uhmm__uffd_quiet_begin(); lock free, no system call.
+ */
+void uhmm__uffd_quiet_unmapped(const struct uhmm_notifier_range *r,
+			       unsigned long gen);
+
+/*
+ * uhmm__uffd_registered_more() - memory may have become registered by us
+ * (a register ioctl is about to be made, or the kernel moved a registered
+ * range with mremap): forget every thread's bare spans.  Lock free.
+ */
+void uhmm__uffd_registered_more(void);
 
 /*
  * uhmm__uffd_running() - the mechanism is on in this process now.  Its

@@ -108,6 +108,7 @@ static void handle(struct batch *b, const struct uhmm__uffd_event *e)
 		 * REMAP events): widen the hull so its events stay covered.
 		 */
 		uhmm__uffd_hull_add(e->to, e->to + (e->end - e->start));
+		uhmm__uffd_registered_more();
 		announce(b, UHMM_EVENT_UNMAP, e->start, e->end);
 		break;
 	case UHMM__UFFD_WP_FAULT:
