@@ -2,6 +2,7 @@
 /*
  * debug.c - the die routine, owner-recording mutexes, callback context.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,19 @@ void uhmm__mutex_lock(struct uhmm__mutex *m)
 #ifdef UHMM_DEBUG
 	__atomic_store_n(&m->owner, uhmm__os_gettid(), __ATOMIC_RELAXED);
 #endif
+}
+
+bool uhmm__mutex_trylock(struct uhmm__mutex *m)
+{
+	int ret = pthread_mutex_trylock(&m->m);
+
+	if (ret == EBUSY)
+		return false;
+	UHMM_CHECK(ret);
+#ifdef UHMM_DEBUG
+	__atomic_store_n(&m->owner, uhmm__os_gettid(), __ATOMIC_RELAXED);
+#endif
+	return true;
 }
 
 void uhmm__mutex_unlock(struct uhmm__mutex *m)

@@ -69,6 +69,8 @@ void uhmm__mutex_init(struct uhmm__mutex *m);
 void uhmm__mutex_destroy(struct uhmm__mutex *m);
 void uhmm__mutex_lock(struct uhmm__mutex *m);
 void uhmm__mutex_unlock(struct uhmm__mutex *m);
+/* Lock @m if it is free; true if now held. */
+bool uhmm__mutex_trylock(struct uhmm__mutex *m);
 /* pthread_cond_wait() on @m, keeping the debug owner right. */
 void uhmm__cond_wait(pthread_cond_t *c, struct uhmm__mutex *m);
 /* In a fork child: the forking thread, whose tid changed, owns @m. */
@@ -203,6 +205,15 @@ void uhmm__notifier_fork_child(void);
  * libuhmm-interpose.so, so a process has one core whichever it links.
  */
 UHMM_API int uhmm__mm_grab_live(struct uhmm_mm **out, int max);
+UHMM_API int uhmm__mm_grab_live_trylock(struct uhmm_mm **out, int max);
+/*
+ * Exported likewise (src/rcu.c): may a hook on any mmap take an RCU read
+ * lock?  False while liburcu has yet to register this thread (bp flavour):
+ * registering maps memory under liburcu's registry lock, and a read lock
+ * taken from a hook on that mmap would register again and wait for that
+ * lock forever.  Lock free.
+ */
+UHMM_API bool uhmm__rcu_thread_known(void);
 
 /*
  * Capture's view of the interval subscriptions (src/interval.c; exported in

@@ -162,14 +162,11 @@ static bool grab_not_zero(struct uhmm_mm *mm)
  * Lock-free (an RCU walk) and allocation-free: it runs on hook paths, also
  * in signal handlers.  Return: how many were grabbed; the caller drops each.
  */
-int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
+static int grab_live_from(struct uhmm_mm *mm, struct uhmm_mm **out, int max)
 {
-	struct uhmm_mm *mm;
 	int n = 0;
 
-	uhmm__rcu_read_lock();
-	for (mm = uhmm__rcu_deref(registry.head); mm && n < max;
-	     mm = uhmm__rcu_deref(mm->reg_next)) {
+	for (; mm && n < max; mm = uhmm__rcu_deref(mm->reg_next)) {
 		if (uhmm__mm_inert(mm) ||
 		    !__atomic_load_n(&mm->users, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&mm->released, __ATOMIC_RELAXED))
@@ -177,7 +174,34 @@ int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
 		if (grab_not_zero(mm))
 			out[n++] = mm;
 	}
+	return n;
+}
+
+int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
+{
+	int n;
+
+	uhmm__rcu_read_lock();
+	n = grab_live_from(uhmm__rcu_deref(registry.head), out, max);
 	uhmm__rcu_read_unlock();
+	return n;
+}
+
+/*
+ * As uhmm__mm_grab_live(), from a hook that may run inside liburcu's own
+ * registration of this thread (uhmm__rcu_thread_known() false): under the
+ * registry lock instead of RCU, if it is free (nobody holding it maps
+ * memory, but a signal handler may interrupt its holder).  Return: how
+ * many were grabbed, or -EBUSY if the lock was taken.
+ */
+int uhmm__mm_grab_live_trylock(struct uhmm_mm **out, int max)
+{
+	int n;
+
+	if (!uhmm__mutex_trylock(&registry.lock))
+		return -EBUSY;
+	n = grab_live_from(registry.head, out, max);
+	uhmm__mutex_unlock(&registry.lock);
 	return n;
 }
 

@@ -11,6 +11,7 @@
 #define URCU(name) urcu_mb_##name
 #else
 #include <urcu/urcu-bp.h>
+#include <urcu/static/urcu-bp.h>	/* liburcu's per-thread reader */
 #define URCU(name) urcu_bp_##name
 #endif
 
@@ -82,6 +83,18 @@ static inline void ensure_registered(void)
 #else
 static inline void ensure_registered(void) {}
 #endif
+
+bool uhmm__rcu_thread_known(void)
+{
+#ifdef UHMM_URCU_MB
+	/* Registering makes no system call and takes no lock a hook may
+	 * meet again: a read lock is always safe to take. */
+	return true;
+#else
+	/* Registering maps liburcu's arena under its registry lock. */
+	return URCU_TLS(urcu_bp_reader) != NULL;
+#endif
+}
 
 void uhmm__rcu_read_lock(void)
 {

@@ -157,6 +157,42 @@ static void bare_span_is_registered_again_and_stays_quiet(void **state)
 }
 
 /*
+ * Memory libc maps into a subscribed hole without MAP_FIXED (a hint, or
+ * MAP_FIXED_NOREPLACE: nothing existing changes, so nothing is announced)
+ * is registered after the call: a raw munmap of it is caught.
+ */
+static void memory_mapped_into_a_subscription_is_registered(void **state)
+{
+	static const int how[] = { 0, MAP_FIXED_NOREPLACE };
+	unsigned char *p, *q;
+	unsigned int i;
+
+	need_uffd();
+	p = map_marked(3);
+	watch(&a, p, 3 * ps());
+	a.probe = p;		/* page 1 comes and goes */
+	for (i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+		assert_int_equal(munmap(p + ps(), ps()), 0);
+		q = mmap(p + ps(), ps(), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | how[i], -1, 0);
+		assert_true(q != MAP_FAILED);
+		if (q != p + ps()) {
+			munmap(q, ps());
+			unwatch(&a);
+			munmap(p, 3 * ps());
+			SKIP("the kernel did not take the hint");
+		}
+		*q = MARK;
+		raw_munmap_caught(&a, q);
+		assert_true(mmap(q, ps(), PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+				 0) == q);
+	}
+	unwatch(&a);
+	munmap(p, 3 * ps());
+}
+
+/*
  * Subscribing to page 1 of a 4-page mapping registers page 1 alone, which
  * splits the mapping in three; mremap cannot cross mappings, so growing it
  * in place fails with EFAULT unless capture joins it for the call.
@@ -333,6 +369,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(mremap_grows_a_mapping_registration_split),
 		cmocka_unit_test(
 			bare_span_is_registered_again_and_stays_quiet),
+		cmocka_unit_test(
+			memory_mapped_into_a_subscription_is_registered),
 		cmocka_unit_test(free_under_interposition_is_caught_after),
 		cmocka_unit_test(
 			application_userfaultfd_registered_later_wins),

@@ -168,7 +168,8 @@ static void public_api_resolves_by_name_and_version(void **state)
  * uhmm's own libraries, exported by name and nothing else.
  */
 static const char *const private_api[] = {
-	"uhmm__mm_grab_live", "uhmm__os_vma_find",
+	"uhmm__mm_grab_live", "uhmm__mm_grab_live_trylock",
+	"uhmm__rcu_thread_known", "uhmm__os_vma_find",
 	"uhmm__itree_changed_hook", "uhmm__interval_ranges",
 };
 

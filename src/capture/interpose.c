@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "interpose.h"
 #include "patch.h"
+#include "uffd.h"
 
 #define RAW(nr, a0, a1, a2, a3, a4, a5)                                    \
 	uhmm__raw_result(uhmm__raw_syscall(uhmm__raw_nr(nr), (long)(a0),   \
@@ -47,13 +48,17 @@ static void *mmap_common(bool is64, void *addr, size_t len, int prot,
 	const struct uhmm__real *r = uhmm__real_get();
 	struct uhmm__change c;
 	struct uhmm__span s;
+	bool ours = uhmm__capture_on() && !uhmm__patched(UHMM__PATCH_MMAP64);
+	bool hit = ours && uhmm__route_mmap(&s, (unsigned long)addr, len,
+					    flags);
 	void *ret;
 
-	uhmm__change_begin(&c, ROUTE(MMAP64, &s, uhmm__route_mmap(&s,
-				(unsigned long)addr, len, flags)));
+	uhmm__change_begin(&c, hit ? &s : NULL);
 	ret = call_mmap(r ? (is64 ? r->mmap64 : r->mmap) : NULL, addr, len,
 			prot, flags, fd, off);
 	uhmm__change_end(&c);
+	if (ours && !hit && ret != MAP_FAILED)
+		uhmm__uffd_mapped((unsigned long)ret, len);
 	return ret;
 }
 

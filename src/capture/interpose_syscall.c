@@ -12,6 +12,7 @@
 #include "../os/linux/raw.h"
 #include "capture.h"
 #include "interpose.h"
+#include "uffd.h"
 
 /* The kernel's current break (a raw brk(0) never moves it). */
 static unsigned long raw_brk_now(void)
@@ -89,5 +90,7 @@ UHMM__WRAPPER long syscall(long nr, ...)
 		uhmm__change_unmapped(&c[0]);
 	uhmm__change_end(&c[1]);
 	uhmm__change_end(&c[0]);
+	if (which == UHMM__NR_MMAP && n == 0 && ret != -1)
+		uhmm__uffd_mapped((unsigned long)ret, (unsigned long)a[1]);
 	return ret;
 }

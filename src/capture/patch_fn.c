@@ -19,6 +19,7 @@
 #include "capture.h"
 #include "interpose.h"
 #include "patch.h"
+#include "uffd.h"
 
 #define NR(x)	uhmm__raw_nr(UHMM__NR_##x)
 #define SYS(nr, a0, a1, a2, a3, a4, a5)                                    \
@@ -104,16 +105,19 @@ static void *p_mmap64(void *addr, size_t len, int prot, int flags, int fd,
 {
 	struct uhmm__change c;
 	struct uhmm__span s;
+	bool hit;
 	long ret;
 
 	if (off & 0xfff) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	uhmm__change_begin(&c, uhmm__route_mmap(&s, (unsigned long)addr, len,
-						flags) ? &s : NULL);
+	hit = uhmm__route_mmap(&s, (unsigned long)addr, len, flags);
+	uhmm__change_begin(&c, hit ? &s : NULL);
 	ret = SYS(NR(MMAP), addr, len, prot, flags, fd, off);
 	uhmm__change_end(&c);
+	if (!hit && !(ret < 0 && ret > -4096))	/* mapped: no kernel error */
+		uhmm__uffd_mapped((unsigned long)ret, len);
 	return (void *)uhmm__raw_result(ret);
 }
 

@@ -521,6 +521,28 @@ bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n,
 	return true;
 }
 
+void uhmm__uffd_mapped(unsigned long addr, size_t len)
+{
+	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM];
+	unsigned long s, e;
+	int saved = errno, i, n;
+
+	if (!running() || len == 0 || addr > ULONG_MAX - len)
+		return;
+	page_span(addr, addr + len - 1, &s, &e);
+	if (e <= __atomic_load_n(&uhmm__uffd_hull.lo, __ATOMIC_ACQUIRE) ||
+	    s >= __atomic_load_n(&uhmm__uffd_hull.hi, __ATOMIC_ACQUIRE))
+		return;	/* no subscription was ever there */
+	n = uhmm__rcu_thread_known() ?
+		uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM) :
+		uhmm__mm_grab_live_trylock(mm, UHMM__CAPTURE_MAX_MM);
+	for (i = 0; i < n; i++) {
+		register_covered(mm[i], s, e);
+		uhmm_mm_drop(mm[i]);	/* pairs with the grab */
+	}
+	errno = saved;
+}
+
 void uhmm__uffd_quiet_end(const struct uhmm_notifier_range *r, int n)
 {
 	unsigned long s, e;

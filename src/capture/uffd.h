@@ -91,6 +91,18 @@ bool uhmm__uffd_quiet_begin(const struct uhmm_notifier_range *r, int n,
 void uhmm__uffd_quiet_end(const struct uhmm_notifier_range *r, int n);
 
 /*
+ * uhmm__uffd_mapped() - libc mapped [addr, addr + len) where nothing was
+ * (an mmap capture did not announce: no MAP_FIXED, or NOREPLACE): register
+ * what the live handles' subscriptions cover of it, so that a later change
+ * there bypassing libc is caught.  Nothing but a hull check unless the
+ * mapping lies where a subscription ever was.
+ * Context: the hook path, after the system call returned; may run inside
+ * liburcu's own registration of this thread (then it skips RCU and grabs
+ * the handles only if the registry lock is free); errno is preserved.
+ */
+void uhmm__uffd_mapped(unsigned long addr, size_t len);
+
+/*
  * uhmm__uffd_quiet_unmapped() - instead of quiet_end when the call
  * unmapped the whole span: nothing there to register; this thread
  * remembers the span as bare as of registration generation @gen (the one
