@@ -231,7 +231,8 @@ UHMM_API bool uhmm__rcu_thread_known(void);
  *
  * uhmm__interval_ranges(): copy [start, last] of up to @max subscriptions
  * of @mm (in the tree or pending insertion) that overlap [@start, @last]
- * into @out, under itree_lock; @max may be 0 (a count only).  Context: any
+ * into @out, under itree_lock; @max may be 0 (a count only); with @live,
+ * retired ones (uhmm_interval_sub_retire()) are left out.  Context: any
  * thread outside a callback's own itree_lock section (none is held while
  * callbacks run); takes itree_lock, never allocates.
  * Return: how many there are (may exceed @max: only @max were copied).
@@ -242,7 +243,8 @@ UHMM_API extern void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm,
 						 bool inserted);
 UHMM_API int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long start,
 				   unsigned long last,
-				   unsigned long (*out)[2], int max);
+				   unsigned long (*out)[2], int max,
+				   bool live);
 
 /* Fork handling (src/mm.c). */
 void uhmm__fork_prepare(void);

@@ -143,6 +143,7 @@ int uhmm_interval_sub_insert(struct uhmm_interval_sub *sub, struct uhmm_mm *mm,
 	sub->ops = ops;
 	sub->mm = mm;
 	sub->owner_lock = NULL;
+	sub->retired = false;
 	uhmm_mm_grab(mm);	/* pairs with the drop in remove */
 
 	uhmm__mutex_lock(&mm->itree_lock);
@@ -215,8 +216,14 @@ static int copy_range(struct uhmm_interval_sub *sub, unsigned long (*out)[2],
 	return n + 1;
 }
 
+static bool wanted_range(const struct uhmm_interval_sub *sub, bool live)
+{
+	return !live || !__atomic_load_n(&sub->retired, __ATOMIC_RELAXED);
+}
+
 int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long start,
-			  unsigned long last, unsigned long (*out)[2], int max)
+			  unsigned long last, unsigned long (*out)[2], int max,
+			  bool live)
 {
 	struct uhmm__itree_iter it;
 	struct uhmm_interval_sub *sub;
@@ -225,10 +232,12 @@ int uhmm__interval_ranges(struct uhmm_mm *mm, unsigned long start,
 	uhmm__mutex_lock(&mm->itree_lock);
 	for (sub = uhmm__itree_iter_first(&mm->itree, &it, start, last); sub;
 	     sub = uhmm__itree_iter_next(&it))
-		n = copy_range(sub, out, n, max);
+		if (wanted_range(sub, live))
+			n = copy_range(sub, out, n, max);
 	for (sub = mm->deferred; sub; sub = sub->deferred_next)
 		if (sub->state == UHMM__IS_PENDING_INSERT &&
-		    sub->it_start <= last && sub->it_last >= start)
+		    sub->it_start <= last && sub->it_last >= start &&
+		    wanted_range(sub, live))
 			n = copy_range(sub, out, n, max);
 	uhmm__mutex_unlock(&mm->itree_lock);
 	return n;
@@ -258,6 +267,11 @@ void uhmm_interval_sub_set_owner_lock(struct uhmm_interval_sub *sub,
 				      pthread_mutex_t *lock)
 {
 	__atomic_store_n(&sub->owner_lock, lock, __ATOMIC_RELAXED);
+}
+
+void uhmm_interval_sub_retire(struct uhmm_interval_sub *sub)
+{
+	__atomic_store_n(&sub->retired, true, __ATOMIC_RELAXED);
 }
 
 /*

@@ -193,6 +193,42 @@ static void memory_mapped_into_a_subscription_is_registered(void **state)
 }
 
 /*
+ * A retired subscription (its owner needs no more, as a registration
+ * cache's dead region awaiting deregistration) gets no new memory
+ * registered on its account, while what was registered stays: a libc
+ * munmap there is still quiet, a raw one still caught.
+ */
+static void retired_subscription_gets_nothing_new_registered(void **state)
+{
+	unsigned char *p, *q;
+
+	need_uffd();
+	p = map_marked(3);
+	watch(&a, p, 3 * ps());
+	a.probe = p;
+	uhmm_interval_sub_retire(&a.sub);
+	assert_int_equal(munmap(p + ps(), ps()), 0);
+	settle(&a);
+	assert_int_equal(after(&a), 0);		/* unregistered first */
+	q = mmap(p + ps(), ps(), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(q != MAP_FAILED);
+	if (q != p + ps()) {
+		munmap(q, ps());
+		unwatch(&a);
+		munmap(p, 3 * ps());
+		SKIP("the kernel did not take the hint");
+	}
+	assert_int_equal(asm_syscall(SYS_munmap, (long)q, (long)ps(), 0, 0,
+				     0), 0);
+	settle(&a);
+	assert_int_equal(after(&a), 0);		/* not registered: no event */
+	raw_munmap_caught(&a, p + 2 * ps());	/* still registered */
+	unwatch(&a);
+	munmap(p, ps());
+}
+
+/*
  * Subscribing to page 1 of a 4-page mapping registers page 1 alone, which
  * splits the mapping in three; mremap cannot cross mappings, so growing it
  * in place fails with EFAULT unless capture joins it for the call.
@@ -371,6 +407,8 @@ int main(int argc, char **argv)
 			bare_span_is_registered_again_and_stays_quiet),
 		cmocka_unit_test(
 			memory_mapped_into_a_subscription_is_registered),
+		cmocka_unit_test(
+			retired_subscription_gets_nothing_new_registered),
 		cmocka_unit_test(free_under_interposition_is_caught_after),
 		cmocka_unit_test(
 			application_userfaultfd_registered_later_wins),

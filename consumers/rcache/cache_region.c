@@ -122,6 +122,9 @@ void uhmm__rc_kill_locked(struct uhmm_rcache *c, struct rc_region *r)
 	uhmm__rc_index_remove(&c->index, r);
 	cds_list_del(&r->list);
 	r->state = RC_GONE;
+	/* Dead for good: memory mapped over its range later is nothing to
+	 * it, though its subscription lives until deregistration. */
+	uhmm_interval_sub_retire(&r->sub);
 	if (!rc_holders(__atomic_fetch_or(&r->refs, RC_DEAD, __ATOMIC_ACQ_REL)))
 		uhmm__rc_pending_push(c, r);
 }

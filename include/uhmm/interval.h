@@ -120,6 +120,7 @@ struct uhmm_interval_sub {
 	struct uhmm_interval_sub *deferred_next;	/* under interval lock */
 	unsigned long invalidate_seq;	/* atomic; see the protocol above */
 	pthread_mutex_t *owner_lock;	/* atomic; debug check, may be NULL */
+	bool retired;			/* atomic; uhmm_interval_sub_retire() */
 };
 
 /**
@@ -174,6 +175,22 @@ UHMM_API int uhmm_interval_sub_remove(struct uhmm_interval_sub *sub);
  */
 UHMM_API void uhmm_interval_sub_set_owner_lock(struct uhmm_interval_sub *sub,
 					      pthread_mutex_t *lock);
+
+/**
+ * uhmm_interval_sub_retire() - @sub's owner needs no more of its range.
+ * @sub: an inserted subscription.
+ *
+ * For an owner whose translation is gone for good but who cannot remove
+ * the subscription yet: inside ->invalidate() (remove refuses there), or
+ * while removal waits for a deferred cleanup, as a registration cache's
+ * dead region does.  Capture then stops preparing to catch changes for
+ * @sub alone: memory mapped into its range later is not registered with
+ * userfaultfd on its account (docs/capture.md).  Callbacks may still come
+ * until remove; nothing else changes.  Undone by the next insert.
+ *
+ * Context: any thread, also inside ->invalidate(); lock free, never blocks.
+ */
+UHMM_API void uhmm_interval_sub_retire(struct uhmm_interval_sub *sub);
 
 /**
  * uhmm_interval_read_begin() - begin building translations of @sub's range.

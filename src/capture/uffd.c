@@ -254,7 +254,10 @@ static void page_span(unsigned long start, unsigned long last,
 }
 
 /*
- * Register what @mm's subscriptions cover of [s, e).  Past COVERED_MAX
+ * Register what @mm's subscriptions cover of [s, e), retired ones left out
+ * (nobody needs their changes caught; what they had registered stays, and
+ * registered_there() and unregister_uncovered() still count them, so a
+ * quiet change still unregisters it first).  Past COVERED_MAX
  * overlapping subscriptions the whole of [s, e) is registered: more than
  * is subscribed only costs events nobody is owed.  Never allocates (it
  * runs on the hook path, inside free()).
@@ -265,7 +268,7 @@ static void register_covered(struct uhmm_mm *mm, unsigned long s,
 			     unsigned long e)
 {
 	unsigned long r[COVERED_MAX][2], a, b;
-	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX);
+	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX, true);
 
 	if (n > COVERED_MAX) {
 		register_range(s, e);
@@ -283,7 +286,7 @@ static bool registered_there(struct uhmm_mm *mm, unsigned long s,
 			     unsigned long e)
 {
 	unsigned long r[COVERED_MAX][2];
-	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX);
+	int i, n = uhmm__interval_ranges(mm, s, e - 1, r, COVERED_MAX, false);
 
 	if (n > COVERED_MAX)
 		return true;
@@ -312,7 +315,7 @@ static void unregister_uncovered(unsigned long s, unsigned long e)
 
 	for (i = 0; i < n; i++) {
 		k = uhmm__interval_ranges(mm[i], s, e - 1, r + m,
-					  COVERED_MAX - m);
+					  COVERED_MAX - m, false);
 		many |= k > COVERED_MAX - m;
 		m += many ? 0 : k;
 		uhmm_mm_drop(mm[i]);	/* pairs with grab_live */
