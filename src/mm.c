@@ -156,12 +156,7 @@ static bool grab_not_zero(struct uhmm_mm *mm)
 	return true;
 }
 
-/*
- * For capture: grab every live handle of this process (not inert, teardown
- * not begun) into @out, at most @max, so a change can be announced to each.
- * Lock-free (an RCU walk) and allocation-free: it runs on hook paths, also
- * in signal handlers.  Return: how many were grabbed; the caller drops each.
- */
+/* The live handles from @mm on the registry list (RCU or its lock held). */
 static int grab_live_from(struct uhmm_mm *mm, struct uhmm_mm **out, int max)
 {
 	int n = 0;
@@ -177,6 +172,12 @@ static int grab_live_from(struct uhmm_mm *mm, struct uhmm_mm **out, int max)
 	return n;
 }
 
+/*
+ * For capture: grab every live handle of this process (not inert, teardown
+ * not begun) into @out, at most @max, so a change can be announced to each.
+ * Lock-free (an RCU walk) and allocation-free: it runs on hook paths, also
+ * in signal handlers.  Return: how many were grabbed; the caller drops each.
+ */
 int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
 {
 	int n;
