@@ -157,6 +157,25 @@ static void bare_span_is_registered_again_and_stays_quiet(void **state)
 }
 
 /*
+ * Map page 1 of @p's three (a hole, watched by a) with a hint and @flags;
+ * skip, cleaning up, if the kernel puts it elsewhere.
+ */
+static unsigned char *map_into_hole(unsigned char *p, int flags)
+{
+	unsigned char *q = mmap(p + ps(), ps(), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	assert_true(q != MAP_FAILED);
+	if (q != p + ps()) {
+		munmap(q, ps());
+		unwatch(&a);
+		munmap(p, 3 * ps());
+		SKIP("the kernel did not take the hint");
+	}
+	return q;
+}
+
+/*
  * Memory libc maps into a subscribed hole without MAP_FIXED (a hint, or
  * MAP_FIXED_NOREPLACE: nothing existing changes, so nothing is announced)
  * is registered after the call: a raw munmap of it is caught.
@@ -173,15 +192,7 @@ static void memory_mapped_into_a_subscription_is_registered(void **state)
 	a.probe = p;		/* page 1 comes and goes */
 	for (i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
 		assert_int_equal(munmap(p + ps(), ps()), 0);
-		q = mmap(p + ps(), ps(), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | how[i], -1, 0);
-		assert_true(q != MAP_FAILED);
-		if (q != p + ps()) {
-			munmap(q, ps());
-			unwatch(&a);
-			munmap(p, 3 * ps());
-			SKIP("the kernel did not take the hint");
-		}
+		q = map_into_hole(p, how[i]);
 		*q = MARK;
 		raw_munmap_caught(&a, q);
 		assert_true(mmap(q, ps(), PROT_READ | PROT_WRITE,
@@ -210,15 +221,7 @@ static void retired_subscription_gets_nothing_new_registered(void **state)
 	assert_int_equal(munmap(p + ps(), ps()), 0);
 	settle(&a);
 	assert_int_equal(after(&a), 0);		/* unregistered first */
-	q = mmap(p + ps(), ps(), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(q != MAP_FAILED);
-	if (q != p + ps()) {
-		munmap(q, ps());
-		unwatch(&a);
-		munmap(p, 3 * ps());
-		SKIP("the kernel did not take the hint");
-	}
+	q = map_into_hole(p, 0);
 	assert_int_equal(asm_syscall(SYS_munmap, (long)q, (long)ps(), 0, 0,
 				     0), 0);
 	settle(&a);
