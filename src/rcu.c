@@ -25,6 +25,20 @@
 #endif
 #endif
 
+/*
+ * The read side inline (liburcu's static header), except under the
+ * sanitizers, which would instrument liburcu's own fast path in our code:
+ * TSan reports its benign races on the grace-period word, and UBSan its
+ * reader slots, which liburcu-bp's arena aligns to less than the struct
+ * declares.
+ */
+#if defined(UHMM_TSAN) || defined(__SANITIZE_ADDRESS__) || \
+	defined(UHMM_URCU_MB)
+#define URCU_INLINE(name) URCU(name)
+#else
+#define URCU_INLINE(name) _urcu_bp_##name
+#endif
+
 #ifdef UHMM_TSAN
 #include <sanitizer/tsan_interface.h>
 static char tsan_gp_token;
@@ -96,16 +110,22 @@ bool uhmm__rcu_thread_known(void)
 #endif
 }
 
+/*
+ * The read side is liburcu's own inline fast path (its static header: a
+ * few lines each), not a call into the shared library: every capture hook
+ * takes one read-side section, and the out-of-line call costs a PLT jump
+ * plus a __tls_get_addr() lookup of the reader, more than the section.
+ */
 void uhmm__rcu_read_lock(void)
 {
 	ensure_registered();
-	URCU(read_lock)();
+	URCU_INLINE(read_lock)();
 }
 
 void uhmm__rcu_read_unlock(void)
 {
 	tsan_release();
-	URCU(read_unlock)();
+	URCU_INLINE(read_unlock)();
 }
 
 void uhmm__rcu_synchronize(void)
