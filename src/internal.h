@@ -145,6 +145,32 @@ enum uhmm__interval_state {
 	UHMM__IS_PENDING_REMOVE,/* in the tree and on the deferred list, to be removed */
 };
 
+/*
+ * Interval filter (src/ifilter.c): a lock-free, conservative summary of
+ * which addresses an mm's interval subscriptions may cover.
+ *   count:        under mm->itree_lock; @delta +1 when a subscription is
+ *                 inserted (also deferred), -1 when it is gone.
+ *   may_overlap:  no lock, no allocation, no system call; false only if no
+ *                 subscription counted now overlaps [start, last].  All
+ *                 accesses are sequentially consistent (interval.c's
+ *                 insert/invalidate pairing relies on it).
+ */
+#define UHMM__IFILTER_LOG2_SLOTS	10
+#define UHMM__IFILTER_SLOTS		(1u << UHMM__IFILTER_LOG2_SLOTS)
+#define UHMM__IFILTER_LEVELS		3
+
+struct uhmm__ifilter {
+	unsigned int shift[UHMM__IFILTER_LEVELS];	/* immutable */
+	unsigned int wide;				/* atomic */
+	unsigned int slot[UHMM__IFILTER_SLOTS];		/* atomic */
+};
+
+void uhmm__ifilter_init(struct uhmm__ifilter *f);
+void uhmm__ifilter_count(struct uhmm__ifilter *f, unsigned long start,
+			 unsigned long last, int delta);
+bool uhmm__ifilter_may_overlap(const struct uhmm__ifilter *f,
+			       unsigned long start, unsigned long last);
+
 struct uhmm_mm {
 	int users;			/* atomic */
 	int count;			/* atomic */
@@ -160,9 +186,10 @@ struct uhmm_mm {
 	struct uhmm__mutex itree_lock;
 	pthread_cond_t itree_wq;	/* with itree_lock: sequence moved */
 	unsigned long invalidate_seq;	/* written under itree_lock, read atomically */
-	unsigned long active_invalidate_ranges;	/* under itree_lock */
+	unsigned long active_invalidate_ranges;	/* atomic; see interval.c */
 	struct uhmm__itree itree;	/* under itree_lock; stable while seq is odd */
 	struct uhmm_interval_sub *deferred;	/* under itree_lock */
+	struct uhmm__ifilter ifilter;	/* written under itree_lock, read freely */
 
 	/* Registry of live handles (for fork and capture). */
 	struct uhmm_mm *reg_next;	/* RCU; written under registry lock */
@@ -206,6 +233,7 @@ void uhmm__notifier_fork_child(void);
  */
 UHMM_API int uhmm__mm_grab_live(struct uhmm_mm **out, int max);
 UHMM_API int uhmm__mm_grab_live_trylock(struct uhmm_mm **out, int max);
+UHMM_API bool uhmm__mm_live_may_cover(unsigned long start, unsigned long last);
 /*
  * Exported likewise (src/rcu.c): may a hook on any mmap take an RCU read
  * lock?  False while liburcu has yet to register this thread (bp flavour):

@@ -2,21 +2,38 @@
 /*
  * interval.c - interval subscriptions and the collision-retry protocol.
  *
- * State (all under mm->itree_lock, the sequence also read locklessly):
+ * State (under mm->itree_lock unless said, the sequence also read
+ * locklessly):
  *
  *   invalidate_seq            even: no invalidation that hit an interval is
  *                             running; odd (S): at least one is.
  *   active_invalidate_ranges  invalidations between start and end, whether
- *                             or not they hit anything.
+ *                             or not they hit anything; atomic, changed
+ *                             without the lock.
  *   itree                     changed only while the sequence is even; while
  *                             it is odd, walkers read it without the lock and
  *                             inserts/removes queue on 'deferred' instead.
+ *   ifilter                   which addresses the tree (and the deferred
+ *                             inserts) may cover; read without the lock.
  *
  * Transitions:
- *   start:  active++; if the range overlaps an interval, seq |= 1 (-> S) and
- *           the walker calls ->invalidate(sub, range, S) for each overlap.
- *   end:    active--; when it reaches 0 with seq odd: seq++ (-> even), apply
- *           deferred inserts/removes, wake waiters.
+ *   start:  active++ (no lock); if the filter says the range overlaps
+ *           nothing, that is all.  Else, under the lock: if the range
+ *           overlaps an interval, seq |= 1 (-> S) and the walker calls
+ *           ->invalidate(sub, range, S) for each overlap.
+ *   end:    active-- (no lock); when it reaches 0 with seq odd, under the
+ *           lock and if both still hold: seq++ (-> even), apply deferred
+ *           inserts/removes, wake waiters.
+ *   insert: counts the new interval in the filter, then reads active: an
+ *           invalidation it sees may be changing the new range right now,
+ *           so the interval starts out colliding (seq odd, see
+ *           insert_locked).  An invalidation it does not see incremented
+ *           active after the filter had the interval, so it takes the
+ *           locked path.  (Sequentially consistent on both sides: a Dekker
+ *           pair.)  Making seq odd pairs the same way with the end: the
+ *           insert makes it odd, then reads active again and ends the
+ *           collision itself if active is 0; an end decrements active, then
+ *           reads seq.
  *
  * read_begin(sub) reads sub->invalidate_seq (acquire) then mm's sequence
  * (acquire).  The callback's set_seq (release) comes after the start that
@@ -37,7 +54,37 @@ static bool is_invalidating(struct uhmm_mm *mm)
 
 static void set_mm_seq(struct uhmm_mm *mm, unsigned long seq)
 {
-	__atomic_store_n(&mm->invalidate_seq, seq, __ATOMIC_RELEASE);
+	/* Sequentially consistent: the end/insert pairing above. */
+	__atomic_store_n(&mm->invalidate_seq, seq, __ATOMIC_SEQ_CST);
+}
+
+static unsigned long active_ranges(struct uhmm_mm *mm)
+{
+	return __atomic_load_n(&mm->active_invalidate_ranges, __ATOMIC_SEQ_CST);
+}
+
+static void count_in_filter(struct uhmm_mm *mm, struct uhmm_interval_sub *sub,
+			    int delta)
+{
+	uhmm__ifilter_count(&mm->ifilter, sub->it_start, sub->it_last, delta);
+}
+
+static void apply_deferred_locked(struct uhmm_mm *mm);
+
+/*
+ * Nothing is between start and end any more, and the sequence is odd: move
+ * it to even, apply what was deferred and wake waiters.  Whoever sees both
+ * (an end, or an insert that made the sequence odd) calls this; checking
+ * again under the lock makes a second caller a no-op.
+ */
+static void end_collisions_locked(struct uhmm_mm *mm)
+{
+	uhmm__lock_assert_held(&mm->itree_lock);
+	if (active_ranges(mm) || !is_invalidating(mm))
+		return;
+	set_mm_seq(mm, mm->invalidate_seq + 1);
+	apply_deferred_locked(mm);
+	UHMM_CHECK(pthread_cond_broadcast(&mm->itree_wq));
 }
 
 void uhmm__interval_mm_init(struct uhmm_mm *mm)
@@ -49,6 +96,7 @@ void uhmm__interval_mm_init(struct uhmm_mm *mm)
 	mm->itree.root = NULL;
 	mm->itree.count = 0;
 	mm->deferred = NULL;
+	uhmm__ifilter_init(&mm->ifilter);
 }
 
 void uhmm__interval_mm_destroy(struct uhmm_mm *mm)
@@ -93,7 +141,8 @@ static void deferred_unlink(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
 static void insert_locked(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
 {
 	uhmm__lock_assert_held(&mm->itree_lock);
-	if (!mm->active_invalidate_ranges) {
+	count_in_filter(mm, sub, 1);	/* before reading active: see above */
+	if (!active_ranges(mm)) {
 		__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq - 1,
 				 __ATOMIC_RELAXED);
 		sub->state = UHMM__IS_TREE;
@@ -111,6 +160,9 @@ static void insert_locked(struct uhmm_mm *mm, struct uhmm_interval_sub *sub)
 	}
 	__atomic_store_n(&sub->invalidate_seq, mm->invalidate_seq,
 			 __ATOMIC_RELAXED);
+	/* The invalidations seen may all have ended without seeing the odd
+	 * sequence (their end decremented active first, then read it). */
+	end_collisions_locked(mm);
 }
 
 void (*uhmm__itree_changed_hook)(struct uhmm_mm *mm, unsigned long start,
@@ -183,12 +235,14 @@ int uhmm_interval_sub_remove(struct uhmm_interval_sub *sub)
 			seq = mm->invalidate_seq;
 		} else {
 			uhmm__itree_remove(&mm->itree, sub);
+			count_in_filter(mm, sub, -1);
 			sub->state = UHMM__IS_NONE;
 		}
 		break;
 	case UHMM__IS_PENDING_INSERT:
 		/* Never in the tree: no callback can be running on it. */
 		deferred_unlink(mm, sub);
+		count_in_filter(mm, sub, -1);
 		sub->state = UHMM__IS_NONE;
 		break;
 	default:
@@ -328,8 +382,13 @@ int uhmm__interval_invalidate_start(const struct uhmm_notifier_range *r,
 	unsigned long cur_seq = 0;
 	int ret = 0;
 
+	/* Before reading the filter: the insert pairing above. */
+	__atomic_add_fetch(&mm->active_invalidate_ranges, 1, __ATOMIC_SEQ_CST);
+	if (!uhmm__ifilter_may_overlap(&mm->ifilter, r->start, r->end - 1)) {
+		*hit = false;
+		return 0;
+	}
 	uhmm__mutex_lock(&mm->itree_lock);
-	mm->active_invalidate_ranges++;
 	sub = uhmm__itree_iter_first(&mm->itree, &it, r->start, r->end - 1);
 	if (sub) {
 		if (!is_invalidating(mm))
@@ -357,6 +416,7 @@ static void apply_deferred_locked(struct uhmm_mm *mm)
 			sub->state = UHMM__IS_TREE;
 		} else {
 			uhmm__itree_remove(&mm->itree, sub);
+			count_in_filter(mm, sub, -1);
 			sub->state = UHMM__IS_NONE;
 		}
 	}
@@ -365,16 +425,16 @@ static void apply_deferred_locked(struct uhmm_mm *mm)
 
 void uhmm__interval_invalidate_end(struct uhmm_mm *mm)
 {
-	uhmm__mutex_lock(&mm->itree_lock);
-	if (mm->active_invalidate_ranges == 0)
+	unsigned long left = __atomic_sub_fetch(&mm->active_invalidate_ranges,
+						1, __ATOMIC_SEQ_CST);
+
+	if (left == ULONG_MAX)
 		UHMM_DIE("uhmm_invalidate_range_end without a start");
-	if (--mm->active_invalidate_ranges || !is_invalidating(mm)) {
-		uhmm__mutex_unlock(&mm->itree_lock);
+	/* Then the sequence: the insert pairing above. */
+	if (left || !(__atomic_load_n(&mm->invalidate_seq, __ATOMIC_SEQ_CST) & 1))
 		return;
-	}
-	set_mm_seq(mm, mm->invalidate_seq + 1);
-	apply_deferred_locked(mm);
-	UHMM_CHECK(pthread_cond_broadcast(&mm->itree_wq));
+	uhmm__mutex_lock(&mm->itree_lock);
+	end_collisions_locked(mm);
 	uhmm__mutex_unlock(&mm->itree_lock);
 }
 

@@ -189,6 +189,27 @@ int uhmm__mm_grab_live(struct uhmm_mm **out, int max)
 }
 
 /*
+ * For capture: may any live handle have an interval subscription over
+ * [start, last]?  The interval filters' answer (conservative), read
+ * without grabbing anything or taking a lock: an RCU walk, allocation- and
+ * system-call-free.  Only for a thread liburcu knows
+ * (uhmm__rcu_thread_known()).
+ */
+bool uhmm__mm_live_may_cover(unsigned long start, unsigned long last)
+{
+	struct uhmm_mm *mm;
+	bool may = false;
+
+	uhmm__rcu_read_lock();
+	for (mm = uhmm__rcu_deref(registry.head); mm && !may;
+	     mm = uhmm__rcu_deref(mm->reg_next))
+		may = !uhmm__mm_inert(mm) &&
+		      uhmm__ifilter_may_overlap(&mm->ifilter, start, last);
+	uhmm__rcu_read_unlock();
+	return may;
+}
+
+/*
  * As uhmm__mm_grab_live(), from a hook that may run inside liburcu's own
  * registration of this thread (uhmm__rcu_thread_known() false): under the
  * registry lock instead of RCU, if it is free (nobody holding it maps

@@ -16,6 +16,14 @@
  * remove, poison, free while changers invalidate the same pages; a callback
  * after remove hits the poison (or ASan), a callback still running after
  * remove is counted.
+ *
+ * insert_racing_a_change_collides: 2 x 10^4 rounds of insert, read_begin,
+ * read, read again, read_retry, remove, while a changer discards the same
+ * page between start and end, over and over.  A change that started before
+ * the insert takes the lock-free path (the interval filter had nothing
+ * there), so only the insert's collision rule can make that subscription's
+ * read_begin wait for it: any pair that saw the page's content change
+ * without a retry fails.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -287,11 +295,91 @@ static void remove_then_free_never_touched(void **state)
 	harness_watchdog_stop(&w);
 }
 
+/* ------------------------------------------------------------------ */
+
+static unsigned long page_gen;	/* atomic: bumped by each change of page 0 */
+
+static bool set_seq_cb(struct uhmm_interval_sub *sub,
+		       const struct uhmm_notifier_range *range,
+		       unsigned long cur_seq)
+{
+	uhmm_interval_set_seq(sub, cur_seq);
+	return true;
+}
+
+static const struct uhmm_interval_sub_ops set_seq_ops = {
+	.invalidate = set_seq_cb,
+};
+
+/* Change page 0 between start and end: discard it, then move page_gen. */
+static void *page_changer_fn(void *arg)
+{
+	struct uhmm_notifier_range r;
+
+	(void)arg;
+	uhmm_notifier_range_init(&r, UHMM_EVENT_CLEAR, UHMM_RANGE_BLOCKABLE, mm,
+				 (unsigned long)region,
+				 (unsigned long)region + uhmm_page_size());
+	while (!GET(stop)) {
+		if (uhmm_invalidate_range_start(&r)) {
+			ADD(errors);
+			break;
+		}
+		if (madvise(region, uhmm_page_size(), MADV_DONTNEED))
+			ADD(errors);
+		ADD(page_gen);
+		uhmm_invalidate_range_end(&r);
+		ADD(changes);
+	}
+	return NULL;
+}
+
+static void insert_racing_a_change_collides(void **state)
+{
+	unsigned long k, rounds = harness_rounds(20000), seq, g0, g1;
+	unsigned long unseen = 0, waited = 0;
+	struct uhmm_interval_sub sub;
+	struct harness_watchdog w;
+	pthread_t t;
+	int i;
+
+	harness_watchdog_start(&w, 100, "insert_racing_a_change_collides");
+	map_region();
+	changes = errors = 0;
+	PUT(stop, 0);
+	assert_int_equal(pthread_create(&t, NULL, page_changer_fn, NULL), 0);
+	for (k = 1; k <= rounds; k++) {
+		assert_int_equal(uhmm_interval_sub_insert(&sub, mm,
+				(unsigned long)region, uhmm_page_size(),
+				&set_seq_ops), 0);
+		seq = uhmm_interval_read_begin(&sub);
+		waited += seq & 1;	/* it collided with a running change */
+		g0 = GET(page_gen);
+		for (i = 0; i < 64; i++)	/* the owner's work */
+			__asm__ volatile("" ::: "memory");
+		if (k % 16 == 0)
+			sched_yield();
+		g1 = GET(page_gen);
+		if (!uhmm_interval_read_retry(&sub, seq) && g0 != g1)
+			unseen++;	/* a change it was never told of */
+		assert_int_equal(uhmm_interval_sub_remove(&sub), 0);
+	}
+	PUT(stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	printf("rounds %lu changes %lu collided %lu\n", rounds, changes,
+	       waited);
+	assert_int_equal(unseen, 0);
+	assert_int_equal(errors, 0);
+	assert_true(changes > 0);
+	harness_watchdog_stop(&w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(no_invalidation_lost),
 		cmocka_unit_test(remove_then_free_never_touched),
+		cmocka_unit_test(insert_racing_a_change_collides),
 	};
 
 	return HARNESS_MAIN(tests);

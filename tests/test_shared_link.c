@@ -169,6 +169,7 @@ static void public_api_resolves_by_name_and_version(void **state)
  */
 static const char *const private_api[] = {
 	"uhmm__mm_grab_live", "uhmm__mm_grab_live_trylock",
+	"uhmm__mm_live_may_cover",
 	"uhmm__rcu_thread_known", "uhmm__os_vma_find",
 	"uhmm__itree_changed_hook", "uhmm__interval_ranges",
 };

@@ -536,9 +536,20 @@ void uhmm__uffd_mapped(unsigned long addr, size_t len)
 	if (e <= __atomic_load_n(&uhmm__uffd_hull.lo, __ATOMIC_ACQUIRE) ||
 	    s >= __atomic_load_n(&uhmm__uffd_hull.hi, __ATOMIC_ACQUIRE))
 		return;	/* no subscription was ever there */
-	n = uhmm__rcu_thread_known() ?
-		uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM) :
-		uhmm__mm_grab_live_trylock(mm, UHMM__CAPTURE_MAX_MM);
+	/*
+	 * The filters first: no grab, no lock.  One inserted after they were
+	 * read registers what is mapped in its range itself (its itree hook),
+	 * and this mapping was there by then.
+	 */
+	if (uhmm__rcu_thread_known()) {
+		if (!uhmm__mm_live_may_cover(s, e - 1)) {
+			errno = saved;
+			return;
+		}
+		n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM);
+	} else {
+		n = uhmm__mm_grab_live_trylock(mm, UHMM__CAPTURE_MAX_MM);
+	}
 	for (i = 0; i < n; i++) {
 		register_covered(mm[i], s, e);
 		uhmm_mm_drop(mm[i]);	/* pairs with the grab */
