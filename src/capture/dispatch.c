@@ -74,17 +74,15 @@ static void begin_one(struct uhmm__change *c, struct uhmm_mm *mm,
 void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 {
 	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM + 1];
-	int saved = errno;
-	int i, n;
+	int saved, i, n;
 
 	c->n = 0;
 	c->making = false;
 	c->quiet = false;
 	c->unmapped = false;
-	if (!s || already_announced(s)) {
-		errno = saved;
-		return;
-	}
+	if (!s || already_announced(s))
+		return;		/* nothing touched errno */
+	saved = errno;
 	/* One more than fits tells us whether any handle was left out. */
 	n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM + 1);
 	if (n > UHMM__CAPTURE_MAX_MM) {
@@ -104,9 +102,11 @@ void uhmm__change_begin(struct uhmm__change *c, const struct uhmm__span *s)
 
 void uhmm__change_end(struct uhmm__change *c)
 {
-	int saved = errno;
-	int i;
+	int saved, i;
 
+	if (!c->making && !c->quiet && c->n == 0)
+		return;		/* never begun: nothing to end */
+	saved = errno;
 	if (c->making) {
 		making = c->outer;
 		c->making = false;

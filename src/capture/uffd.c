@@ -528,7 +528,7 @@ void uhmm__uffd_mapped(unsigned long addr, size_t len)
 {
 	struct uhmm_mm *mm[UHMM__CAPTURE_MAX_MM];
 	unsigned long s, e;
-	int saved = errno, i, n;
+	int saved, i, n;
 
 	if (!running() || len == 0 || addr > ULONG_MAX - len)
 		return;
@@ -542,14 +542,13 @@ void uhmm__uffd_mapped(unsigned long addr, size_t len)
 	 * and this mapping was there by then.
 	 */
 	if (uhmm__rcu_thread_known()) {
-		if (!uhmm__mm_live_may_cover(s, e - 1)) {
-			errno = saved;
-			return;
-		}
+		if (!uhmm__mm_live_may_cover(s, e - 1))
+			return;		/* nothing touched errno */
 		n = uhmm__mm_grab_live(mm, UHMM__CAPTURE_MAX_MM);
 	} else {
 		n = uhmm__mm_grab_live_trylock(mm, UHMM__CAPTURE_MAX_MM);
 	}
+	saved = errno;	/* registering makes system calls */
 	for (i = 0; i < n; i++) {
 		register_covered(mm[i], s, e);
 		uhmm_mm_drop(mm[i]);	/* pairs with the grab */
