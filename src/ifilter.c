@@ -5,15 +5,18 @@
  * (most of a process's munmaps) costs a few loads instead of the interval
  * lock and a tree descent.  Contract in internal.h.
  *
- * A counting filter at three granularities: the page, 2 MiB and 1 GiB.
- * A subscription is counted at the finest granularity at which it spans
- * at most IFILTER_SPAN granules, once in the slot each of those granules
- * hashes to; one wider than IFILTER_SPAN gigabytes is counted in 'wide',
- * which makes every query answer "maybe".  A query looks at each
- * granularity's granules of its range: any non-zero slot is "maybe"
- * (a hash collision only costs the locked path).  A query range wider
- * than IFILTER_SPAN pages is always "maybe": munmaps that large are
- * expensive system calls already, and the locked path is exact.
+ * A counting filter at five granularities: the page, 64 KiB, 2 MiB,
+ * 64 MiB and 2 GiB, each a factor of 16 to 32 above the last.  A
+ * subscription is counted at the finest granularity at which it spans at
+ * most COUNT_SPAN granules, once in the slot each of those granules hashes
+ * to, so it takes at most COUNT_SPAN slots and a registration cache's
+ * thousand regions leave most slots empty; one wider than COUNT_SPAN * 2
+ * GiB is counted in 'wide', which makes every query answer "maybe".  A
+ * query looks at each granularity's granules of its range: any non-zero
+ * slot is "maybe" (a hash collision only costs the locked path); a
+ * granularity at which nothing is counted is skipped.  A query
+ * range wider than QUERY_SPAN pages is always "maybe": munmaps that large
+ * are expensive system calls already, and the locked path is exact.
  *
  * Writers hold mm->itree_lock; readers hold nothing.  Every access is
  * sequentially consistent, so the filter is one side of the Dekker pair in
@@ -23,9 +26,13 @@
  */
 #include "internal.h"
 
-#define IFILTER_SPAN	8u	/* granules per subscription or query */
-#define GRAN_2M		21u
-#define GRAN_1G		30u
+#define COUNT_SPAN	4u	/* granules per subscription, at most */
+#define QUERY_SPAN	16u	/* granules per query and level, at most */
+
+/* log2 of each granularity above the page's. */
+static const unsigned int coarse_shift[UHMM__IFILTER_LEVELS - 1] = {
+	16, 21, 26, 31,
+};
 
 _Static_assert((UHMM__IFILTER_SLOTS & (UHMM__IFILTER_SLOTS - 1)) == 0,
 	       "filter slots must be a power of two");
@@ -35,9 +42,12 @@ void uhmm__ifilter_init(struct uhmm__ifilter *f)
 	unsigned int i;
 
 	f->shift[0] = (unsigned int)__builtin_ctzl(uhmm__os_page_size());
-	f->shift[1] = GRAN_2M;
-	f->shift[2] = GRAN_1G;
+	for (i = 1; i < UHMM__IFILTER_LEVELS; i++)	/* never below a page */
+		f->shift[i] = coarse_shift[i - 1] > f->shift[0] ?
+			      coarse_shift[i - 1] : f->shift[0];
 	f->wide = 0;
+	for (i = 0; i < UHMM__IFILTER_LEVELS; i++)
+		f->at_level[i] = 0;
 	for (i = 0; i < UHMM__IFILTER_SLOTS; i++)
 		f->slot[i] = 0;
 }
@@ -68,13 +78,14 @@ void uhmm__ifilter_count(struct uhmm__ifilter *f, unsigned long start,
 	for (level = 0; level < UHMM__IFILTER_LEVELS; level++) {
 		g0 = start >> f->shift[level];
 		g1 = last >> f->shift[level];
-		if (g1 - g0 < IFILTER_SPAN)
+		if (g1 - g0 < COUNT_SPAN)
 			break;
 	}
 	if (level == UHMM__IFILTER_LEVELS) {
 		bump(&f->wide, delta);
 		return;
 	}
+	bump(&f->at_level[level], delta);
 	for (g = g0; g <= g1; g++)
 		bump(&f->slot[slot_of(level, g)], delta);
 }
@@ -88,9 +99,12 @@ bool uhmm__ifilter_may_overlap(const struct uhmm__ifilter *f,
 	if (__atomic_load_n(&f->wide, __ATOMIC_SEQ_CST))
 		return true;
 	for (level = 0; level < UHMM__IFILTER_LEVELS; level++) {
+		/* A granularity nothing is counted at cannot collide. */
+		if (!__atomic_load_n(&f->at_level[level], __ATOMIC_SEQ_CST))
+			continue;
 		g0 = start >> f->shift[level];
 		g1 = last >> f->shift[level];
-		if (g1 - g0 >= IFILTER_SPAN)
+		if (g1 - g0 >= QUERY_SPAN)
 			return true;
 		for (g = g0; g <= g1; g++)
 			if (__atomic_load_n(&f->slot[slot_of(level, g)],

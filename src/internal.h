@@ -155,13 +155,14 @@ enum uhmm__interval_state {
  *                 accesses are sequentially consistent (interval.c's
  *                 insert/invalidate pairing relies on it).
  */
-#define UHMM__IFILTER_LOG2_SLOTS	10
+#define UHMM__IFILTER_LOG2_SLOTS	14
 #define UHMM__IFILTER_SLOTS		(1u << UHMM__IFILTER_LOG2_SLOTS)
-#define UHMM__IFILTER_LEVELS		3
+#define UHMM__IFILTER_LEVELS		5
 
 struct uhmm__ifilter {
 	unsigned int shift[UHMM__IFILTER_LEVELS];	/* immutable */
 	unsigned int wide;				/* atomic */
+	unsigned int at_level[UHMM__IFILTER_LEVELS];	/* atomic */
 	unsigned int slot[UHMM__IFILTER_SLOTS];		/* atomic */
 };
 
