@@ -10,9 +10,13 @@
  *   active_invalidate_ranges  invalidations between start and end, whether
  *                             or not they hit anything; atomic, changed
  *                             without the lock.
- *   itree                     changed only while the sequence is even; while
- *                             it is odd, walkers read it without the lock and
- *                             inserts/removes queue on 'deferred' instead.
+ *   itree                     changed only when no walker can be in it:
+ *                             with the sequence even, or with active read
+ *                             as 0 under the lock (an end that saw it odd
+ *                             may not have locked yet).  While walkers may
+ *                             be in it (odd, active), they read it without
+ *                             the lock and inserts/removes queue on
+ *                             'deferred' instead.
  *   ifilter                   which addresses the tree (and the deferred
  *                             inserts) may cover; read without the lock.
  *
