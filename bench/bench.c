@@ -10,7 +10,7 @@
 
 #include "bench.h"
 
-#define MAX_REPS	31
+#define MAX_REPS	BENCH_MAX_REPS
 #define MAX_ITERS	(1ul << 30)
 
 struct bench_opts bench_opts;
@@ -26,6 +26,8 @@ uint64_t bench_now_ns(void)
 
 int bench_reps(void)
 {
+	if (bench_opts.reps)
+		return bench_opts.reps;
 	return bench_opts.quick ? 3 : 15;
 }
 

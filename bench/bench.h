@@ -18,6 +18,7 @@
 struct bench_opts {
 	bool json;		/* one JSON object per line and figure */
 	bool quick;		/* smoke-test sizes: a few seconds in all */
+	int reps;		/* --reps N; 0: the default */
 	char *self;		/* argv[0], for re-executing ourselves */
 };
 
@@ -46,6 +47,8 @@ struct bench_side {
 uint64_t bench_now_ns(void);
 
 /* Reps per side; odd so that the median is one measured rep. */
+/* Most reps a figure may take (--reps). */
+#define BENCH_MAX_REPS	31
 int bench_reps(void);
 
 /*

@@ -3,12 +3,13 @@
  * main.c - uhmm-bench: the library's performance figures, each next to the
  * baseline it is judged against, measured side by side in one run.
  *
- *     uhmm-bench [--json] [--only GROUP] [--quick]
+ *     uhmm-bench [--json] [--only GROUP] [--quick] [--reps N]
  *
  * Goals are printed with whether they were met; a missed goal never makes the
  * program fail (timing depends on the machine, not only on the code).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uhmm/uhmm.h>
@@ -37,10 +38,24 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: uhmm-bench [--json] [--only GROUP] [--quick]\n"
-		   "groups:\n");
+	fprintf(f, "usage: uhmm-bench [--json] [--only GROUP] [--quick] "
+		   "[--reps N]\n"
+		   "  --reps N   interleaved reps per figure, 3 to %d "
+		   "(default 15, 3 with --quick)\n"
+		   "groups:\n", BENCH_MAX_REPS);
 	for (i = 0; i < NGROUPS; i++)
 		fprintf(f, "  %-10s %s\n", groups[i].name, groups[i].what);
+}
+
+/* A rep count in [3, BENCH_MAX_REPS], or -1. */
+static int parse_reps(const char *arg)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (*arg == '\0' || *end != '\0' || n < 3 || n > BENCH_MAX_REPS)
+		return -1;
+	return (int)n;
 }
 
 /* Return 0, 1 (help printed) or 2 (bad usage); *child set for --child. */
@@ -53,6 +68,8 @@ static int parse(int argc, char **argv, const char **only, bool *child)
 			bench_opts.json = true;
 		else if (!strcmp(argv[i], "--quick"))
 			bench_opts.quick = true;
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			bench_opts.reps = parse_reps(argv[++i]);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			*only = argv[++i];
 		else if (!strcmp(argv[i], "--snapshot-child"))
@@ -62,7 +79,7 @@ static int parse(int argc, char **argv, const char **only, bool *child)
 		else
 			return 2;
 	}
-	return 0;
+	return bench_opts.reps < 0 ? 2 : 0;
 }
 
 static void header(void)
