@@ -60,6 +60,15 @@ static inline unsigned long harness_rounds(unsigned long base)
 	return r < 1 ? 1 : (unsigned long)r;
 }
 
+/* xorshift64: a test's cheap, repeatable random sequence (seed non-zero). */
+static inline unsigned long harness_rnd(unsigned long *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 /*
  * Watchdog: if the test has not called harness_watchdog_stop() within
  * @seconds, print what it was doing and abort, so a deadlock is reported

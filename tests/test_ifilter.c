@@ -17,10 +17,7 @@ static struct uhmm__ifilter f;
 static unsigned long rng_state = 0x2545f4914f6cdd1dUL;
 static unsigned long rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return harness_rnd(&rng_state);
 }
 
 /* Sizes from a byte to 16 GiB, at any address below 2^47. */

@@ -15,10 +15,7 @@ static bool in[N];
 static unsigned long rng_state = 88172645463325252UL;
 static unsigned long rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return harness_rnd(&rng_state);
 }
 
 struct collect {
