@@ -45,11 +45,26 @@ void uhmm__ifilter_init(struct uhmm__ifilter *f)
 	for (i = 1; i < UHMM__IFILTER_LEVELS; i++)	/* never below a page */
 		f->shift[i] = coarse_shift[i - 1] > f->shift[0] ?
 			      coarse_shift[i - 1] : f->shift[0];
-	f->wide = 0;
-	for (i = 0; i < UHMM__IFILTER_LEVELS; i++)
-		f->at_level[i] = 0;
-	for (i = 0; i < UHMM__IFILTER_SLOTS; i++)
-		f->slot[i] = 0;
+}
+
+/*
+ * 64 KiB per handle: its own mapping rather than malloc's, so only the
+ * slots in use cost memory and a fork child creating its handle takes no
+ * allocator lock another thread of the parent may have held (a sanitizer's
+ * allocator is not fork-safe for such a size).
+ */
+struct uhmm__ifilter *uhmm__ifilter_new(void)
+{
+	struct uhmm__ifilter *f = uhmm__os_map_zeroed(sizeof(*f));
+
+	if (f)
+		uhmm__ifilter_init(f);
+	return f;
+}
+
+void uhmm__ifilter_delete(struct uhmm__ifilter *f)
+{
+	uhmm__os_unmap(f, sizeof(*f));
 }
 
 static unsigned int slot_of(unsigned int level, unsigned long granule)

@@ -166,6 +166,10 @@ struct uhmm__ifilter {
 	unsigned int slot[UHMM__IFILTER_SLOTS];		/* atomic */
 };
 
+/* A new, empty filter (its own zeroed mapping), or NULL; and back. */
+struct uhmm__ifilter *uhmm__ifilter_new(void);
+void uhmm__ifilter_delete(struct uhmm__ifilter *f);
+/* Make @f, on zeroed memory, ready (the model tests' static ones). */
 void uhmm__ifilter_init(struct uhmm__ifilter *f);
 void uhmm__ifilter_count(struct uhmm__ifilter *f, unsigned long start,
 			 unsigned long last, int delta);
@@ -190,7 +194,8 @@ struct uhmm_mm {
 	unsigned long active_invalidate_ranges;	/* atomic; see interval.c */
 	struct uhmm__itree itree;	/* under itree_lock; stable while seq is odd */
 	struct uhmm_interval_sub *deferred;	/* under itree_lock */
-	struct uhmm__ifilter ifilter;	/* written under itree_lock, read freely */
+	struct uhmm__ifilter *ifilter;	/* immutable pointer; the filter is
+					 * written under itree_lock, read freely */
 
 	/* Registry of live handles (for fork and capture). */
 	struct uhmm_mm *reg_next;	/* RCU; written under registry lock */

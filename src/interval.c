@@ -70,7 +70,7 @@ static unsigned long active_ranges(struct uhmm_mm *mm)
 static void count_in_filter(struct uhmm_mm *mm, struct uhmm_interval_sub *sub,
 			    int delta)
 {
-	uhmm__ifilter_count(&mm->ifilter, sub->it_start, sub->it_last, delta);
+	uhmm__ifilter_count(mm->ifilter, sub->it_start, sub->it_last, delta);
 }
 
 static void apply_deferred_locked(struct uhmm_mm *mm);
@@ -100,7 +100,6 @@ void uhmm__interval_mm_init(struct uhmm_mm *mm)
 	mm->itree.root = NULL;
 	mm->itree.count = 0;
 	mm->deferred = NULL;
-	uhmm__ifilter_init(&mm->ifilter);
 }
 
 void uhmm__interval_mm_destroy(struct uhmm_mm *mm)
@@ -388,7 +387,7 @@ int uhmm__interval_invalidate_start(const struct uhmm_notifier_range *r,
 
 	/* Before reading the filter: the insert pairing above. */
 	__atomic_add_fetch(&mm->active_invalidate_ranges, 1, __ATOMIC_SEQ_CST);
-	if (!uhmm__ifilter_may_overlap(&mm->ifilter, r->start, r->end - 1)) {
+	if (!uhmm__ifilter_may_overlap(mm->ifilter, r->start, r->end - 1)) {
 		*hit = false;
 		return 0;
 	}

@@ -57,6 +57,11 @@ static struct uhmm_mm *mm_alloc(void)
 
 	if (!mm)
 		return NULL;
+	mm->ifilter = uhmm__ifilter_new();
+	if (!mm->ifilter) {
+		free(mm);
+		return NULL;
+	}
 	mm->users = 1;
 	mm->count = 1;		/* held by the users, together */
 	mm->fork_gen = __atomic_load_n(&uhmm__fork_gen, __ATOMIC_RELAXED);
@@ -74,6 +79,7 @@ static void mm_free_rcu(struct uhmm__rcu_head *head)
 	uhmm__rcu_callback_begin();
 	uhmm__interval_mm_destroy(mm);
 	uhmm__mutex_destroy(&mm->subs_lock);
+	uhmm__ifilter_delete(mm->ifilter);
 	free(mm);
 }
 
@@ -204,7 +210,7 @@ bool uhmm__mm_live_may_cover(unsigned long start, unsigned long last)
 	for (mm = uhmm__rcu_deref(registry.head); mm && !may;
 	     mm = uhmm__rcu_deref(mm->reg_next))
 		may = !uhmm__mm_inert(mm) &&
-		      uhmm__ifilter_may_overlap(&mm->ifilter, start, last);
+		      uhmm__ifilter_may_overlap(mm->ifilter, start, last);
 	uhmm__rcu_read_unlock();
 	return may;
 }

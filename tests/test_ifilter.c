@@ -6,6 +6,8 @@
  * goes back to empty when every interval is taken out again; and it stays
  * precise enough to be worth having.
  */
+#include <string.h>
+
 #include "harness.h"
 #include "internal.h"
 
@@ -64,6 +66,7 @@ static void filter_never_misses_an_overlap(void **state)
 	unsigned long page = uhmm_page_size();
 	int i, round;
 
+	memset(&f, 0, sizeof(f));
 	uhmm__ifilter_init(&f);
 	for (i = 0; i < N; i++) {
 		random_range(&iv[i].start, &iv[i].last);
@@ -104,6 +107,7 @@ static void filter_is_exact_for_neighbours_of_small_intervals(void **state)
 	unsigned long base = 0x7f0000000000UL + 123 * page;
 	unsigned long wide_start = 0x100000000000UL;
 
+	memset(&f, 0, sizeof(f));
 	uhmm__ifilter_init(&f);
 	uhmm__ifilter_count(&f, base, base + 3 * page - 1, 1);
 	assert_true(uhmm__ifilter_may_overlap(&f, base, base));
@@ -136,6 +140,7 @@ static void filter_stays_useful_with_a_thousand_intervals(void **state)
 	unsigned long s, tried = 0, clear = 0;
 	int i;
 
+	memset(&f, 0, sizeof(f));
 	uhmm__ifilter_init(&f);
 	for (i = 0; i < 1000; i++) {
 		iv[i].start = base + (rnd() % (1UL << 18)) * page;

@@ -31,6 +31,16 @@ int uhmm__os_gettid(void);
 /* In a fork child, before anything else: forget per-process caches. */
 void uhmm__os_fork_child(void);
 
+/*
+ * Zeroed private memory of @len bytes for uhmm's own large state, straight
+ * from the kernel: bare system calls, so capture does not see it, no
+ * allocator lock is taken (safe in a fork child whatever another thread
+ * held), and untouched pages cost nothing.  Return: the memory, or NULL.
+ */
+void *uhmm__os_map_zeroed(size_t len);
+/* Give back memory from uhmm__os_map_zeroed() (same @len). */
+void uhmm__os_unmap(void *p, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* VMAs: what the address space maps where.                           */
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * basic.c - page size and thread ids.
+ * basic.c - page size, thread ids and uhmm's own private memory.
  */
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../os.h"
 #include "proc.h"
+#include "raw.h"
 
 static unsigned long page_size;
 static __thread int tid_cache;
@@ -42,4 +44,20 @@ void uhmm__os_fork_child(void)
 	uhmm__os_vma_fork_child();
 	uhmm__os_page_fork_child();
 	errno = saved;
+}
+
+void *uhmm__os_map_zeroed(size_t len)
+{
+	long p = uhmm__raw_syscall(SYS_mmap, 0, (long)len,
+				   PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return (p < 0 && p > -4096) ? NULL : (void *)p;
+}
+
+void uhmm__os_unmap(void *p, size_t len)
+{
+	if (p)
+		(void)uhmm__raw_syscall(SYS_munmap, (long)p, (long)len, 0, 0,
+					0, 0);
 }
