@@ -121,9 +121,11 @@ static inline bool uhmm_range_blockable(const struct uhmm_notifier_range *r)
  * make the change, and must not call uhmm_invalidate_range_end().
  *
  * Context: any thread, also inside free() or a signal-free hook path: it never
- * allocates.  Takes the mm's interval lock briefly (never across callbacks)
- * and a read-side grace period across the whole-space callbacks.  Nested
- * calls from inside a callback are allowed.
+ * allocates.  A range that overlaps none of the mm's interval subscriptions
+ * takes no lock at all (one atomic increment; see docs/design.md).  Otherwise
+ * it takes the mm's interval lock briefly (never across callbacks).  Holds a
+ * read-side section across the whole-space callbacks.  Nested calls from
+ * inside a callback are allowed.
  * Return: 0; -EAGAIN as above; -EINVAL for a NULL or empty/overflowing range
  * or unknown event/flags; -ESRCH if @range->mm is an inert handle inherited
  * over fork (nothing is called).
@@ -139,7 +141,7 @@ uhmm_invalidate_range_start(const struct uhmm_notifier_range *range);
  * Calls ->invalidate_range_end() of the whole-space subscriptions; when the
  * last concurrent invalidation ends, the sequence becomes even again, deferred
  * interval inserts and removes are applied, and readers waiting in
- * uhmm_interval_read_begin() wake.
+ * uhmm_interval_read_begin() wake (only then is the interval lock taken).
  *
  * Context: as uhmm_invalidate_range_start().
  */
