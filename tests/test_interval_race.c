@@ -348,6 +348,10 @@ static void insert_racing_a_change_collides(void **state)
 	changes = errors = 0;
 	PUT(stop, 0);
 	assert_int_equal(pthread_create(&t, NULL, page_changer_fn, NULL), 0);
+	/* A loaded machine may not run the changer before the owner is done:
+	 * start racing only once it is changing (the watchdog bounds this). */
+	while (!GET(changes) && !GET(errors))
+		sched_yield();
 	for (k = 1; k <= rounds; k++) {
 		assert_int_equal(uhmm_interval_sub_insert(&sub, mm,
 				(unsigned long)region, uhmm_page_size(),
@@ -368,9 +372,11 @@ static void insert_racing_a_change_collides(void **state)
 	assert_int_equal(pthread_join(t, NULL), 0);
 	printf("rounds %lu changes %lu collided %lu\n", rounds, changes,
 	       waited);
-	assert_int_equal(unseen, 0);
-	assert_int_equal(errors, 0);
-	assert_true(changes > 0);
+	/* Say which count failed: a flake must be diagnosable from its log. */
+	if (unseen || errors || !changes)
+		fail_msg("rounds %lu: %lu changes unseen by read_retry, %lu "
+			 "changer errors, %lu changes, %lu collided",
+			 rounds, unseen, errors, changes, waited);
 	harness_watchdog_stop(&w);
 }
 
