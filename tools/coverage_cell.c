@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -153,6 +154,43 @@ static void report(struct cov_report *rep, enum cov_result res,
 	memcpy(rep->note, c->note, sizeof(rep->note));
 }
 
+/*
+ * The first subscription of a process starts what capture needs once (the
+ * userfaultfd reader thread, liburcu's registration of this thread), and
+ * some of that comes from malloc.  Done here, before the route's setup, so
+ * a chunk the setup puts at the top of the heap stays there: free() can
+ * only trim the heap from its top.
+ */
+static bool warm_up_invalidate(struct uhmm_interval_sub *sub,
+			       const struct uhmm_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	(void)range;
+	uhmm_interval_set_seq(sub, cur_seq);
+	return true;
+}
+
+static int warm_up(void)
+{
+	static const struct uhmm_interval_sub_ops none = {
+		.invalidate = warm_up_invalidate,
+	};
+	struct uhmm_interval_sub sub;
+	size_t pg = uhmm_page_size();
+	void *p = mmap(NULL, pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret;
+
+	if (p == MAP_FAILED)
+		return -errno;
+	ret = uhmm_interval_sub_insert(&sub, uhmm_mm_current(),
+				       (unsigned long)p, pg, &none);
+	if (!ret && uhmm_interval_sub_remove(&sub))
+		ret = -EBUSY;
+	munmap(p, pg);
+	return ret;
+}
+
 /**
  * cov_cell_run() - run route @r on memory of kind @k; fill @rep.
  *
@@ -167,6 +205,12 @@ void cov_cell_run(const struct cov_route *r, enum cov_kind k,
 	/* The process handle first: its allocation must not move the break. */
 	if (!uhmm_mm_current()) {
 		cov_note(&c, 0, "no process handle");
+		report(rep, R_ERROR, &c);
+		return;
+	}
+	ret = warm_up();
+	if (ret) {
+		cov_note(&c, 0, "warm-up subscription: %s", strerror(-ret));
 		report(rep, R_ERROR, &c);
 		return;
 	}
